@@ -1,0 +1,47 @@
+# hb_lifecycle — PGXS build of the extension (C++17).
+#
+#   make                 build hb_lifecycle.so and the SQL script
+#   make install         install into the server found by pg_config
+#   make installcheck    pg_regress (sql/), isolation specs (test/isolation)
+#                        and TAP tests (test/tap) against a running server
+#
+# The pure C++ parts and their unit tests are built by CMakeLists.txt.
+
+EXTENSION   = hb_lifecycle
+EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" hb_lifecycle.control)
+MODULE_big  = hb_lifecycle
+OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o \
+              src/sync_config.o src/dedupe.o src/last_status_trigger.o \
+              src/last_status_writer.o src/manage.o src/selftest.o \
+              src/core/key_codec.o src/core/latest_buffer.o
+
+# SQL objects, one per file, concatenated in name order.
+SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(wildcard src/sql/updates/$(EXTENSION)--*--*.sql)
+
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
+ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
+TAP_TESTS   = 1
+PROVE_TESTS = $(sort $(wildcard test/tap/*.pl))
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
+              -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+SHLIB_LINK += -lstdc++
+
+EXTRA_CLEAN = $(DATA_built) output_iso results regression.diffs regression.out tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+# JIT inlining of our functions brings nothing (they are triggers and SPI
+# callers); skip the LLVM bitcode that Debian's PGXS would build.
+override with_llvm = no
+include $(PGXS)
+
+$(DATA_built): $(SQL_SOURCES) hb_lifecycle.control
+	cat $(SQL_SOURCES) > $@
+
+$(OBJS): $(wildcard src/*.hpp src/core/*.hpp)

@@ -1,0 +1,229 @@
+// last_status_trigger.cpp — the triggers that keep a last-status table exact.
+//
+// On a managed parent (row triggers are cloned by PostgreSQL to every
+// partition, present and future; statement triggers are put on the parent
+// and on every partition by hb_manage and by the DDL event trigger):
+//
+//   zz_hb_lifecycle_dedupe  BEFORE INSERT, row:  hb_before_insert()
+//       refuses NULL device/time; skips a retried heartbeat.
+//   hb_lifecycle_sync_row   AFTER INSERT, row:   hb_sync_row()
+//       offers the stored row to the per-statement buffer (newest per device).
+//   hb_lifecycle_sync_insert AFTER INSERT, statement: hb_sync_insert()
+//       drains the buffer in key order and writes one row per device.
+//   hb_lifecycle_sync_update AFTER UPDATE, statement, transition tables;
+//   hb_lifecycle_sync_delete AFTER DELETE, statement, transition table:
+//       recompute devices whose newest heartbeat was changed or removed.
+//
+// Why row triggers AFTER and a statement trigger to flush, rather than a
+// transition table: COPY keeps its multi-insert path only without
+// transition tables on the partitioned parent, and the buffer holds one
+// small entry per device (not per row), so a 1M-row COPY costs 1 write per
+// device. Why sort: every writer takes row locks in the same order, so
+// concurrent batches never deadlock on the last-status table.
+//
+// The buffer's lifetime follows the transaction: subtransaction abort drops
+// what that subtransaction offered, commit hands it to the parent level,
+// and whatever a statement could not flush (a row inserted straight into a
+// partition that lacks the statement trigger) is flushed before COMMIT.
+// Backend-local; no threads; no locks beyond those the writer takes.
+#include "pg.hpp"
+
+extern "C" {
+#include "access/table.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+}
+
+#include "core/latest_buffer.hpp"
+#include "dedupe.hpp"
+#include "guard.hpp"
+#include "last_status_trigger.hpp"
+#include "last_status_writer.hpp"
+#include "sync_config.hpp"
+
+namespace hb::sync {
+namespace {
+
+core::LatestBuffer buffer;
+
+TriggerData *require_trigger(FunctionCallInfo fcinfo, const char *fn, bool row, bool after,
+                             TriggerEvent op) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("%s() must be called as a trigger", fn)));
+    auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
+    bool ok = (static_cast<bool>(TRIGGER_FIRED_FOR_ROW(td->tg_event)) == row) &&
+              (static_cast<bool>(TRIGGER_FIRED_AFTER(td->tg_event)) == after) &&
+              ((td->tg_event & TRIGGER_EVENT_OPMASK) == op);
+    if (!ok)
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("%s() fired for the wrong event on \"%s\"", fn,
+                               RelationGetRelationName(td->tg_relation)),
+                        errhint("Let SELECT hb_manage(...) create hb_lifecycle's triggers.")));
+    return td;
+}
+
+// Drains the newest buffer level and writes it, target by target.
+void flush_top() {
+    core::LatestBuffer::Extent extent = buffer.top_extent();
+    if (extent.rows == 0) {
+        buffer.subxact_abort(buffer.top_level());  // drop an empty level
+        return;
+    }
+    MemoryContext flush_cxt =
+        AllocSetContextCreate(CurrentMemoryContext, "hb_lifecycle flush", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(flush_cxt);
+    auto *rows = static_cast<core::DrainedRow *>(
+        MemoryContextAllocHuge(flush_cxt, sizeof(core::DrainedRow) * extent.rows));
+    char *arena = static_cast<char *>(MemoryContextAllocHuge(flush_cxt, Max(extent.key_bytes, 1)));
+    std::size_t n = buffer.drain_top(rows, arena);
+
+    std::size_t start = 0;
+    while (start < n) {
+        std::size_t end = start;
+        while (end < n && rows[end].target == rows[start].target)
+            ++end;
+        Oid parent = rows[start].target;
+        // The target's cache entry comes through any relation of the batch.
+        Relation rel = table_open(rows[start].ref.rel, RowExclusiveLock);
+        Target *t = rel_info(rel)->target;
+        table_close(rel, NoLock);
+        Assert(t->parent == parent);
+        (void)parent;
+        apply_newest(t, rows + start, end - start);
+        start = end;
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(flush_cxt);
+}
+
+void on_xact(XactEvent event, void *) {
+    guarded([&] {
+        switch (event) {
+        case XACT_EVENT_PRE_COMMIT:
+        case XACT_EVENT_PRE_PREPARE:
+            // Safety net: rows no statement trigger flushed are written now,
+            // still inside the transaction (an error here aborts it).
+            while (!buffer.empty())
+                flush_top();
+            break;
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PREPARE:
+        case XACT_EVENT_PARALLEL_COMMIT:
+        case XACT_EVENT_PARALLEL_ABORT:
+            buffer.clear();
+            end_of_transaction();
+            dedupe_end_of_transaction();
+            break;
+        default:
+            break;
+        }
+    });
+}
+
+void on_subxact(SubXactEvent event, SubTransactionId my_subid, SubTransactionId parent_subid,
+                void *) {
+    if (event == SUBXACT_EVENT_COMMIT_SUB)
+        buffer.subxact_commit(my_subid, parent_subid);
+    else if (event == SUBXACT_EVENT_ABORT_SUB)
+        buffer.subxact_abort(my_subid);
+}
+
+}  // namespace
+
+void install_callbacks() {
+    RegisterXactCallback(on_xact, nullptr);
+    RegisterSubXactCallback(on_subxact, nullptr);
+}
+
+}  // namespace hb::sync
+
+extern "C" {
+PG_FUNCTION_INFO_V1(hb_before_insert);
+PG_FUNCTION_INFO_V1(hb_sync_row);
+PG_FUNCTION_INFO_V1(hb_sync_insert);
+PG_FUNCTION_INFO_V1(hb_sync_update);
+PG_FUNCTION_INFO_V1(hb_sync_delete);
+}
+
+using namespace hb::sync;
+
+// BEFORE INSERT FOR EACH ROW: NULL device or time is refused; a heartbeat
+// already stored (same device and time) is skipped and counted.
+extern "C" Datum hb_before_insert(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        TriggerData *td =
+            require_trigger(fcinfo, "hb_before_insert", true, false, TRIGGER_EVENT_INSERT);
+        RelInfo *ri = rel_info(td->tg_relation);
+        if (!check_heartbeat(td->tg_relation, ri, td->tg_trigslot))
+            return PointerGetDatum(nullptr);
+        return PointerGetDatum(td->tg_trigtuple);
+    });
+}
+
+// AFTER INSERT FOR EACH ROW: offer the stored row to the buffer.
+extern "C" Datum hb_sync_row(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        TriggerData *td = require_trigger(fcinfo, "hb_sync_row", true, true, TRIGGER_EVENT_INSERT);
+        RelInfo *ri = rel_info(td->tg_relation);
+        TupleTableSlot *slot = td->tg_trigslot;
+        bool dev_null = false, ts_null = false;
+        Datum dev = slot_getattr(slot, ri->dev_attno, &dev_null);
+        Datum ts = slot_getattr(slot, ri->ts_attno, &ts_null);
+        if (dev_null || ts_null)
+            return PointerGetDatum(nullptr);  // refused before insert unless triggers were bypassed
+        KeyBytes key;
+        encode_device(ri->target->kind, dev, &key);
+        hb::core::RowRef ref;
+        ref.rel = RelationGetRelid(td->tg_relation);
+        ref.block = ItemPointerGetBlockNumber(&slot->tts_tid);
+        ref.offset = ItemPointerGetOffsetNumber(&slot->tts_tid);
+        ref.ts = DatumGetTimestampTz(ts);
+        buffer.offer(ri->target->parent, GetCurrentSubTransactionId(), {key.data, key.len}, ref);
+        return PointerGetDatum(nullptr);
+    });
+}
+
+// AFTER INSERT FOR EACH STATEMENT: write what this statement's level holds.
+// Rows of an outer level (a statement that is still firing its own row
+// triggers) wait for that statement's flush.
+extern "C" Datum hb_sync_insert(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        require_trigger(fcinfo, "hb_sync_insert", false, true, TRIGGER_EVENT_INSERT);
+        if (!buffer.empty() && buffer.top_level() == GetCurrentSubTransactionId())
+            flush_top();
+        return PointerGetDatum(nullptr);
+    });
+}
+
+// AFTER UPDATE FOR EACH STATEMENT REFERENCING OLD TABLE AS hb_old NEW TABLE AS hb_new
+extern "C" Datum hb_sync_update(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        TriggerData *td =
+            require_trigger(fcinfo, "hb_sync_update", false, true, TRIGGER_EVENT_UPDATE);
+        if (td->tg_oldtable == nullptr || td->tg_newtable == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                            errmsg("hb_sync_update() needs OLD TABLE and NEW TABLE")));
+        if (RelInfo *ri = rel_info_if_managed(td->tg_relation))
+            recompute_after_change(ri->target, td, true);
+        return PointerGetDatum(nullptr);
+    });
+}
+
+// AFTER DELETE FOR EACH STATEMENT REFERENCING OLD TABLE AS hb_old
+extern "C" Datum hb_sync_delete(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        TriggerData *td =
+            require_trigger(fcinfo, "hb_sync_delete", false, true, TRIGGER_EVENT_DELETE);
+        if (td->tg_oldtable == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                            errmsg("hb_sync_delete() needs OLD TABLE")));
+        if (RelInfo *ri = rel_info_if_managed(td->tg_relation))
+            recompute_after_change(ri->target, td, false);
+        return PointerGetDatum(nullptr);
+    });
+}

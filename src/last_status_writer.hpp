@@ -1,0 +1,32 @@
+// last_status_writer.hpp — writes to a last-status table.
+//
+// Called from the AFTER STATEMENT triggers (and the pre-commit safety net),
+// inside the transaction of the heartbeats, so every write commits or rolls
+// back with them. Locks: RowExclusiveLock on the last-status table; row
+// locks on its rows are always taken in key order (see core/key_codec.hpp).
+// C-style code (errors longjmp through it).
+#pragma once
+
+#include "pg.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+}
+
+#include "core/latest_buffer.hpp"
+#include "sync_config.hpp"
+
+namespace hb::sync {
+
+// Applies the newest heartbeat of each device in rows[0..n) (one row per
+// device, sorted by key, all of target t): a device's row in the last-status
+// table is replaced only by a strictly newer heartbeat.
+void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n);
+
+// After DELETE (or the old side of UPDATE) of heartbeats: every device whose
+// current last-status row may be among the removed rows is recomputed from
+// the newest remaining heartbeat, or removed when none remains. td carries
+// the transition tables (hb_old, and hb_new for an UPDATE).
+void recompute_after_change(Target *t, TriggerData *td, bool is_update);
+
+}  // namespace hb::sync

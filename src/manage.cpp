@@ -1,0 +1,613 @@
+// manage.cpp — hb_manage(), hb_unmanage() and the DDL event trigger.
+//
+// hb_manage validates a heartbeats table, then (as the calling role, so
+// that every object it creates belongs to the table's owner and no
+// privilege is borrowed) creates the unique (device, time) index if needed,
+// the last-status table and the triggers, and finally records the table in
+// hb_config as the extension's owner: hb_config is writable by no one else,
+// which is what stops a role from registering a table it does not own.
+//
+// Locks: ShareRowExclusiveLock on the parent for the whole call (what CREATE
+// TRIGGER needs anyway, taken first so it is never upgraded); it blocks the
+// application's inserts until the call commits. Everything runs in the
+// caller's transaction: an error leaves nothing behind. C-style code.
+#include "pg.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "partitioning/partdefs.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+}
+
+#include "guard.hpp"
+#include "spi_env.hpp"
+
+namespace hb {
+namespace {
+
+// The trigger names. The BEFORE trigger sorts last so that it checks the
+// row other BEFORE triggers (which fire in name order) have finished.
+constexpr const char *kDedupeTrigger = "zz_hb_lifecycle_dedupe";
+constexpr const char *kRowTrigger = "hb_lifecycle_sync_row";
+constexpr const char *kInsertTrigger = "hb_lifecycle_sync_insert";
+constexpr const char *kUpdateTrigger = "hb_lifecycle_sync_update";
+constexpr const char *kDeleteTrigger = "hb_lifecycle_sync_delete";
+
+// Whether a query with one parameter returns a row (its first row stays in
+// SPI_tuptable).
+bool query_exists(SpiEnv *env, const char *sql, Oid argtype, Datum arg) {
+    Oid types[1] = {argtype};
+    Datum args[1] = {arg};
+    spi_run_args(env, sql, 1, types, args, nullptr, SPI_OK_SELECT, 1);
+    return SPI_processed > 0;
+}
+
+char *qualified(Oid relid) {
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                      get_rel_name(relid));
+}
+
+bool trigger_exists(SpiEnv *env, Oid relid, const char *name) {
+    Oid types[2] = {OIDOID, NAMEOID};
+    Datum args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(name)};
+    spi_run_args(env, "SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2", 2,
+                 types, args, nullptr, SPI_OK_SELECT, 1);
+    return SPI_processed > 0;
+}
+
+// The statement triggers a relation of a managed tree needs (SPI connected).
+void install_statement_triggers(SpiEnv *env, Oid relid, const char *ext) {
+    if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
+        return;
+    const char *rel = qualified(relid);
+    StringInfoData sql;
+    initStringInfo(&sql);
+    if (!trigger_exists(env, relid, kInsertTrigger)) {
+        appendStringInfo(&sql,
+                         "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
+                         "EXECUTE FUNCTION %s.hb_sync_insert()",
+                         kInsertTrigger, rel, ext);
+        spi_run(env, sql.data, SPI_OK_UTILITY);
+    }
+    if (!trigger_exists(env, relid, kUpdateTrigger)) {
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "CREATE TRIGGER %s AFTER UPDATE ON %s "
+                         "REFERENCING OLD TABLE AS hb_old NEW TABLE AS hb_new "
+                         "FOR EACH STATEMENT EXECUTE FUNCTION %s.hb_sync_update()",
+                         kUpdateTrigger, rel, ext);
+        spi_run(env, sql.data, SPI_OK_UTILITY);
+    }
+    if (!trigger_exists(env, relid, kDeleteTrigger)) {
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "CREATE TRIGGER %s AFTER DELETE ON %s REFERENCING OLD TABLE AS hb_old "
+                         "FOR EACH STATEMENT EXECUTE FUNCTION %s.hb_sync_delete()",
+                         kDeleteTrigger, rel, ext);
+        spi_run(env, sql.data, SPI_OK_UTILITY);
+    }
+}
+
+// relid and every partition below it.
+List *tree_of(Oid relid) {
+    List *out = list_make1_oid(relid);
+    List *parts = find_all_inheritors(relid, NoLock, nullptr);
+    ListCell *lc;
+    foreach (lc, parts)
+        if (lfirst_oid(lc) != relid)
+            out = lappend_oid(out, lfirst_oid(lc));
+    return out;
+}
+
+void install_tree_triggers(SpiEnv *env, Oid root, const char *ext) {
+    List *tree = tree_of(root);
+    ListCell *lc;
+    foreach (lc, tree)
+        install_statement_triggers(env, lfirst_oid(lc), ext);
+}
+
+[[noreturn]] void bad_argument(const char *message, const char *hint) {
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg_internal("%s", message),
+                    hint ? errhint("%s", hint) : 0));
+    pg_unreachable();
+}
+
+void require_not_null(FunctionCallInfo fcinfo, int arg, const char *name) {
+    if (PG_ARGISNULL(arg))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("hb_manage: %s must not be NULL", name),
+                        errhint("Omit the argument to use its default.")));
+}
+
+void require_owner(Relation rel) {
+    if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
+        aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(rel->rd_rel->relkind),
+                       RelationGetRelationName(rel));
+}
+
+bool valid_prefix(const char *p) {
+    size_t n = strlen(p);
+    // The longest name is <prefix>_yyyy_mm_dd.
+    if (n == 0 || n > NAMEDATALEN - 1 - 11)
+        return false;
+    if (!(p[0] == '_' || (p[0] >= 'a' && p[0] <= 'z')))
+        return false;
+    for (size_t i = 1; i < n; ++i)
+        if (!(p[i] == '_' || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')))
+            return false;
+    return true;
+}
+
+bool supported_device_type(Oid type) {
+    switch (getBaseType(type)) {
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case TEXTOID:
+    case VARCHAROID:
+    case UUIDOID: return true;
+    default: return false;
+    }
+}
+
+// A valid unique index of rel whose keys are exactly {a, b}, or InvalidOid.
+// Sets *invalid when such an index exists but is not (yet) valid.
+Oid find_unique_index(Relation rel, AttrNumber a, AttrNumber b, bool *invalid) {
+    *invalid = false;
+    Oid found = InvalidOid;
+    List *indexes = RelationGetIndexList(rel);
+    ListCell *lc;
+    foreach (lc, indexes) {
+        Relation idx = index_open(lfirst_oid(lc), AccessShareLock);
+        Form_pg_index form = idx->rd_index;
+        if (form->indisunique && IndexRelationGetNumberOfKeyAttributes(idx) == 2 &&
+            RelationGetIndexExpressions(idx) == NIL && RelationGetIndexPredicate(idx) == NIL) {
+            AttrNumber k0 = form->indkey.values[0], k1 = form->indkey.values[1];
+            if ((k0 == a && k1 == b) || (k0 == b && k1 == a)) {
+                if (form->indisvalid)
+                    found = RelationGetRelid(idx);
+                else
+                    *invalid = true;
+            }
+        }
+        index_close(idx, AccessShareLock);
+        if (OidIsValid(found))
+            break;
+    }
+    list_free(indexes);
+    return found;
+}
+
+}  // namespace
+}  // namespace hb
+
+extern "C" {
+PG_FUNCTION_INFO_V1(hb_manage);
+PG_FUNCTION_INFO_V1(hb_unmanage);
+PG_FUNCTION_INFO_V1(hb_on_ddl_end);
+}
+
+using namespace hb;
+
+extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
+    return guarded([&]() -> Datum {
+        require_not_null(fcinfo, 0, "parent");
+        require_not_null(fcinfo, 1, "device_column");
+        require_not_null(fcinfo, 2, "time_column");
+        require_not_null(fcinfo, 3, "granularity");
+        require_not_null(fcinfo, 4, "premake");
+        require_not_null(fcinfo, 5, "retention");
+        require_not_null(fcinfo, 6, "last_status_table");
+        Oid parent = PG_GETARG_OID(0);
+        const char *devcol = NameStr(*PG_GETARG_NAME(1));
+        const char *tscol = NameStr(*PG_GETARG_NAME(2));
+        const char *granularity = text_to_cstring(PG_GETARG_TEXT_PP(3));
+        int32 premake = PG_GETARG_INT32(4);
+        Interval *retention = PG_GETARG_INTERVAL_P(5);
+        const char *lsname = NameStr(*PG_GETARG_NAME(6));
+        const char *prefix = PG_ARGISNULL(7) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(7));
+
+        Relation prel = try_relation_open(parent, ShareRowExclusiveLock);
+        if (prel == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("relation with OID %u does not exist", parent)));
+        require_owner(prel);
+        const char *pname = pstrdup(RelationGetRelationName(prel));
+        const char *ext = extension_schema_quoted();
+
+        SpiEnv env;
+        spi_env_begin(&env, InvalidOid);
+        StringInfoData sql;
+        initStringInfo(&sql);
+
+        appendStringInfo(&sql, "SELECT 1 FROM %s.hb_config WHERE parent = $1", ext);
+        if (query_exists(&env, sql.data, REGCLASSOID, ObjectIdGetDatum(parent))) {
+            ereport(NOTICE, (errmsg("\"%s\" is already managed by hb_lifecycle; nothing changed",
+                                    pname),
+                             errhint("Its settings are in hb_config. To register it anew, run "
+                                     "SELECT hb_unmanage('%s') first.",
+                                     qualified(parent))));
+            spi_env_end(&env);
+            relation_close(prel, NoLock);
+            PG_RETURN_VOID();
+        }
+
+        // The table's shape.
+        if (prel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+            ereport(ERROR,
+                    (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                     errmsg("\"%s\" is not a partitioned table", pname),
+                     errdetail("hb_lifecycle manages tables partitioned by range of their time "
+                               "column."),
+                     errhint("Create the table with PARTITION BY RANGE (%s) and move the rows "
+                             "into it.",
+                             quote_identifier(tscol))));
+        AttrNumber ts_att = get_attnum(parent, tscol);
+        if (ts_att == InvalidAttrNumber)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("column \"%s\" of \"%s\" does not exist", tscol, pname),
+                            errhint("Pass the name of the time column: time_column => '...'.")));
+        AttrNumber dev_att = get_attnum(parent, devcol);
+        if (dev_att == InvalidAttrNumber)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("column \"%s\" of \"%s\" does not exist", devcol, pname),
+                            errhint("Pass the name of the device column: device_column => '...'.")));
+        if (dev_att == ts_att)
+            bad_argument("hb_manage: device_column and time_column must be different columns",
+                         nullptr);
+        PartitionKey key = RelationGetPartitionKey(prel);
+        if (key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 ||
+            key->partattrs[0] != ts_att)
+            ereport(ERROR,
+                    (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+                     errmsg("\"%s\" must be partitioned by range of \"%s\" alone", pname, tscol),
+                     errhint("Create the table with PARTITION BY RANGE (%s).",
+                             quote_identifier(tscol))));
+        Oid ts_type = get_atttype(parent, ts_att);
+        if (ts_type == TIMESTAMPOID)
+            ereport(ERROR,
+                    (errcode(ERRCODE_DATATYPE_MISMATCH),
+                     errmsg("time column \"%s\" of \"%s\" is timestamp without time zone", tscol,
+                            pname),
+                     errdetail("A heartbeat's time must be an instant: partition bounds, "
+                               "retention and \"newest\" are computed in UTC."),
+                     errhint("Use timestamptz. A partition key cannot change type in place: "
+                             "create the table with \"%s timestamptz\" and copy the rows with "
+                             "%s AT TIME ZONE 'UTC'.",
+                             tscol, quote_identifier(tscol))));
+        if (ts_type != TIMESTAMPTZOID)
+            ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                            errmsg("time column \"%s\" of \"%s\" has type %s", tscol, pname,
+                                   format_type_be(ts_type)),
+                            errhint("The time column must be timestamptz.")));
+        Oid dev_type = get_atttype(parent, dev_att);
+        if (!supported_device_type(dev_type))
+            ereport(ERROR,
+                    (errcode(ERRCODE_DATATYPE_MISMATCH),
+                     errmsg("device column \"%s\" of \"%s\" has type %s, which hb_lifecycle does "
+                            "not support",
+                            devcol, pname, format_type_be(dev_type)),
+                     errhint("Use smallint, integer, bigint, text, varchar or uuid.")));
+        Oid dev_typ_unused, dev_coll;
+        int32 dev_typmod_unused;
+        get_atttypetypmodcoll(parent, dev_att, &dev_typ_unused, &dev_typmod_unused, &dev_coll);
+        if (OidIsValid(dev_coll) && !get_collation_isdeterministic(dev_coll))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("device column \"%s\" of \"%s\" uses a nondeterministic "
+                                   "collation",
+                                   devcol, pname),
+                            errhint("Give the column a deterministic collation, such as \"C\".")));
+
+        // The other arguments.
+        if (strcmp(granularity, "day") != 0 && strcmp(granularity, "month") != 0)
+            bad_argument(psprintf("hb_manage: granularity must be 'day' or 'month', not '%s'",
+                                  granularity),
+                         "Daily partitions suit most fleets; monthly ones small fleets with long "
+                         "retention.");
+        if (premake < 0 || premake > 1000)
+            bad_argument(psprintf("hb_manage: premake must be between 0 and 1000, not %d", premake),
+                         "premake is how many partitions to create ahead of today.");
+        Interval zero;
+        memset(&zero, 0, sizeof zero);
+        if (DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(retention),
+                                             IntervalPGetDatum(&zero))))
+            bad_argument("hb_manage: retention must be a positive interval",
+                         "For example retention => '90 days'.");
+        if (lsname[0] == '\0')
+            bad_argument("hb_manage: last_status_table must not be empty", nullptr);
+
+        // Not part of another managed tree, and none of its partitions managed.
+        List *ancestors = get_partition_ancestors(parent);
+        List *tree = tree_of(parent);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "SELECT 1 FROM %s.hb_config WHERE parent::pg_catalog.oid "
+                         "OPERATOR(pg_catalog.=) $1",
+                         ext);
+        ListCell *lc;
+        foreach (lc, ancestors)
+            if (query_exists(&env, sql.data, OIDOID, ObjectIdGetDatum(lfirst_oid(lc))))
+                ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                                errmsg("\"%s\" is a partition of managed table \"%s\"", pname,
+                                       get_rel_name(lfirst_oid(lc))),
+                                errhint("Its rows are already kept by that table's registration.")));
+        foreach (lc, tree) {
+            Oid part = lfirst_oid(lc);
+            if (part != parent && query_exists(&env, sql.data, OIDOID, ObjectIdGetDatum(part)))
+                ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                                errmsg("partition \"%s\" of \"%s\" is itself managed",
+                                       get_rel_name(part), pname),
+                                errhint("Run SELECT hb_unmanage('%s') first.", qualified(part))));
+            if (get_rel_relkind(part) == RELKIND_FOREIGN_TABLE)
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("partition \"%s\" of \"%s\" is a foreign table",
+                                       get_rel_name(part), pname),
+                                errhint("hb_lifecycle manages partitions stored in this server.")));
+        }
+
+        // The partition prefix.
+        char *use_prefix;
+        if (prefix != nullptr) {
+            use_prefix = pstrdup(prefix);
+        } else {
+            resetStringInfo(&sql);
+            appendStringInfo(&sql, "SELECT 1 FROM %s.hb_config LIMIT 1", ext);
+            spi_run(&env, sql.data, SPI_OK_SELECT);
+            use_prefix = SPI_processed == 0 ? pstrdup("hb") : pstrdup(pname);
+        }
+        if (!valid_prefix(use_prefix))
+            bad_argument(psprintf("hb_manage: partition prefix \"%s\" is not usable", use_prefix),
+                         "A prefix is 1 to 52 characters: lower-case letters, digits and "
+                         "underscores, not starting with a digit. Pass partition_prefix => '...'.");
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "SELECT parent::pg_catalog.text FROM %s.hb_config WHERE "
+                               "partition_prefix OPERATOR(pg_catalog.=) $1",
+                         ext);
+        if (query_exists(&env, sql.data, TEXTOID, CStringGetTextDatum(use_prefix)))
+            ereport(ERROR,
+                    (errcode(ERRCODE_DUPLICATE_OBJECT),
+                     errmsg("partition prefix \"%s\" is already used by \"%s\"", use_prefix,
+                            SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+                     errhint("Pass another one: partition_prefix => '...'.")));
+
+        // Facts of the parent; then let go of our reference (the lock stays
+        // until commit): DDL on a relation refuses while we hold it open.
+        Oid nsp = RelationGetNamespace(prel);
+        Oid owner = prel->rd_rel->relowner;
+        bool invalid = false;
+        Oid unique_index = find_unique_index(prel, dev_att, ts_att, &invalid);
+        relation_close(prel, NoLock);
+
+        // The last-status table must be new.
+        const char *nspname = get_namespace_name(nsp);
+        if (OidIsValid(get_relname_relid(lsname, nsp)))
+            ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE),
+                            errmsg("relation \"%s.%s\" already exists", nspname, lsname),
+                            errdetail("hb_manage creates the last-status table itself."),
+                            errhint("Pass another name: last_status_table => '...'.")));
+
+        const char *parent_sql = qualified(parent);
+        const char *dev_sql = quote_identifier(devcol);
+        const char *ts_sql = quote_identifier(tscol);
+
+        // Retries are recognised through a unique (device, time) index.
+        if (!OidIsValid(unique_index)) {
+            if (invalid)
+                ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                                errmsg("the unique index on (%s, %s) of \"%s\" is not valid",
+                                       devcol, tscol, pname),
+                                errhint("Attach the index of every partition to it (ALTER INDEX "
+                                        "... ATTACH PARTITION), then call hb_manage again.")));
+            resetStringInfo(&sql);
+            appendStringInfo(&sql,
+                             "SELECT count(*) OVER (), d::pg_catalog.text, t::pg_catalog.text, n "
+                             "FROM (SELECT %s AS d, %s AS t, count(*) AS n FROM %s "
+                             "GROUP BY 1, 2 HAVING count(*) > 1) x ORDER BY n DESC LIMIT 1",
+                             dev_sql, ts_sql, parent_sql);
+            spi_run(&env, sql.data, SPI_OK_SELECT);
+            if (SPI_processed > 0) {
+                HeapTuple row = SPI_tuptable->vals[0];
+                TupleDesc desc = SPI_tuptable->tupdesc;
+                ereport(ERROR,
+                        (errcode(ERRCODE_UNIQUE_VIOLATION),
+                         errmsg("cannot make (%s, %s) unique on \"%s\": %s (device, time) pairs "
+                                "are stored more than once",
+                                devcol, tscol, pname, SPI_getvalue(row, desc, 1)),
+                         errdetail("For example device %s at %s is stored %s times.",
+                                   SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
+                                   SPI_getvalue(row, desc, 4)),
+                         errhint("Delete the extra copies (keep one row per device and time), "
+                                 "then call hb_manage again.")));
+            }
+            resetStringInfo(&sql);
+            appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s, %s)", parent_sql, dev_sql, ts_sql);
+            spi_run(&env, sql.data, SPI_OK_UTILITY);
+        }
+
+        // The last-status table: the parent's columns, one row per device,
+        // half-empty pages so that an update finds room on its own page and
+        // stays HOT (no index entry per heartbeat).
+        const char *ls_sql = quote_qualified_identifier(nspname, lsname);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "CREATE TABLE %s (LIKE %s) WITH (fillfactor = 50)", ls_sql, parent_sql);
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "ALTER TABLE %s ADD PRIMARY KEY (%s)", ls_sql, dev_sql);
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "ALTER TABLE %s OWNER TO %s", ls_sql,
+                         quote_identifier(GetUserNameFromId(owner, false)));
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", ls_sql,
+                         quote_literal_cstr(psprintf("Newest heartbeat of each device of %s, kept "
+                                                     "by hb_lifecycle.",
+                                                     parent_sql)));
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        CommandCounterIncrement();
+        Oid ls = get_relname_relid(lsname, nsp);
+
+        // The triggers.
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "CREATE TRIGGER %s BEFORE INSERT ON %s FOR EACH ROW "
+                         "EXECUTE FUNCTION %s.hb_before_insert()",
+                         kDedupeTrigger, parent_sql, ext);
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW "
+                         "EXECUTE FUNCTION %s.hb_sync_row()",
+                         kRowTrigger, parent_sql, ext);
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        install_tree_triggers(&env, parent, ext);
+
+        bool has_rows = false;
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "SELECT 1 FROM %s LIMIT 1", parent_sql);
+        spi_run(&env, sql.data, SPI_OK_SELECT);
+        has_rows = SPI_processed > 0;
+        spi_env_end(&env);
+
+        // The registration, as the owner of hb_config.
+        spi_env_begin(&env, config_table_owner());
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "INSERT INTO %s.hb_config (parent, device_column, time_column, "
+                         "granularity, premake, retention, last_status_table, partition_prefix) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         ext);
+        Oid types[8] = {REGCLASSOID, NAMEOID, NAMEOID, TEXTOID, INT4OID, INTERVALOID, REGCLASSOID, TEXTOID};
+        Datum values[8] = {ObjectIdGetDatum(parent), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
+                           CStringGetTextDatum(granularity), Int32GetDatum(premake),
+                           IntervalPGetDatum(retention), ObjectIdGetDatum(ls),
+                           CStringGetTextDatum(use_prefix)};
+        spi_run_args(&env, sql.data, 8, types, values, nullptr, SPI_OK_INSERT);
+        spi_env_end(&env);
+
+        if (has_rows)
+            ereport(NOTICE,
+                    (errmsg("\"%s\" already holds heartbeats; %s starts empty", pname, lsname),
+                     errdetail("A device appears in %s with its first heartbeat inserted from now "
+                               "on.",
+                               lsname)));
+        PG_RETURN_VOID();
+    });
+}
+
+extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
+    return guarded([&]() -> Datum {
+        Oid parent = PG_GETARG_OID(0);
+        Relation prel = try_relation_open(parent, ShareRowExclusiveLock);
+        if (prel == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("relation with OID %u does not exist", parent)));
+        require_owner(prel);
+        const char *pname = pstrdup(RelationGetRelationName(prel));
+        relation_close(prel, NoLock);  // DROP TRIGGER refuses while we hold it open
+        const char *ext = extension_schema_quoted();
+        const char *parent_sql = qualified(parent);
+
+        SpiEnv env;
+        spi_env_begin(&env, InvalidOid);
+        StringInfoData sql;
+        initStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "SELECT last_status_table::pg_catalog.text FROM %s.hb_config "
+                         "WHERE parent = $1",
+                         ext);
+        if (!query_exists(&env, sql.data, REGCLASSOID, ObjectIdGetDatum(parent)))
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("\"%s\" is not managed by hb_lifecycle", pname)));
+        char *ls = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+
+        // Row triggers of the parent take their clones with them.
+        const char *parent_triggers[] = {kDedupeTrigger, kRowTrigger};
+        for (const char *name : parent_triggers) {
+            resetStringInfo(&sql);
+            appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s", name, parent_sql);
+            spi_run(&env, sql.data, SPI_OK_UTILITY);
+        }
+        List *tree = tree_of(parent);
+        ListCell *lc;
+        foreach (lc, tree) {
+            const char *rel = qualified(lfirst_oid(lc));
+            const char *names[] = {kInsertTrigger, kUpdateTrigger, kDeleteTrigger};
+            for (const char *name : names) {
+                resetStringInfo(&sql);
+                appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s", name, rel);
+                spi_run(&env, sql.data, SPI_OK_UTILITY);
+            }
+        }
+        spi_env_end(&env);
+
+        spi_env_begin(&env, config_table_owner());
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "DELETE FROM %s.hb_config WHERE parent = $1", ext);
+        Oid types[1] = {REGCLASSOID};
+        Datum values[1] = {ObjectIdGetDatum(parent)};
+        spi_run_args(&env, sql.data, 1, types, values, nullptr, SPI_OK_DELETE);
+        spi_env_end(&env);
+
+        ereport(NOTICE, (errmsg("\"%s\" is no longer managed; %s and every heartbeat are kept",
+                                pname, ls)));
+        PG_RETURN_VOID();
+    });
+}
+
+// ddl_command_end for CREATE TABLE / ALTER TABLE: a new or attached
+// partition of a managed table gets its statement triggers.
+extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
+    return guarded([&]() -> Datum {
+        if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                            errmsg("hb_on_ddl_end() must be called as an event trigger")));
+        if (get_extension_oid("hb_lifecycle", true) == InvalidOid)
+            PG_RETURN_VOID();  // the extension is being dropped
+        const char *ext = extension_schema_quoted();
+        SpiEnv env;
+        spi_env_begin(&env, InvalidOid);
+        StringInfoData sql;
+        initStringInfo(&sql);
+        // Tables touched by the command that belong to a managed tree; the
+        // managed root's whole tree is checked (ATTACH reports the parent).
+        appendStringInfo(&sql,
+                         "SELECT DISTINCT c.parent::pg_catalog.oid "
+                         "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
+                         "CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(d.objid) a "
+                         "JOIN %s.hb_config c ON c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) "
+                         "a.relid "
+                         "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+                         "AND d.object_type OPERATOR(pg_catalog.=) 'table'",
+                         ext);
+        spi_run(&env, sql.data, SPI_OK_SELECT);
+        int n = static_cast<int>(SPI_processed);
+        Oid *roots = static_cast<Oid *>(palloc(sizeof(Oid) * Max(n, 1)));
+        for (int i = 0; i < n; ++i) {
+            bool isnull;
+            roots[i] = DatumGetObjectId(
+                SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        }
+        for (int i = 0; i < n; ++i)
+            install_tree_triggers(&env, roots[i], ext);
+        spi_env_end(&env);
+        PG_RETURN_VOID();
+    });
+}

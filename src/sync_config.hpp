@@ -1,0 +1,92 @@
+// sync_config.hpp — what the last-status triggers know about a relation.
+//
+// A backend-local cache, filled on first use from hb_config and the system
+// catalogs, of (a) each managed parent ("target": its last-status table,
+// device and time columns, how to write to it) and (b) each relation the
+// triggers fire on (the parent or one of its partitions: where the device and
+// time are, which unique index dedupes, how its columns map to the
+// last-status table).
+//
+// Lifetime: a relcache invalidation of any relation involved marks the cache
+// stale; the next lookup starts a new generation. A retired generation is
+// freed only at the end of the transaction, so a pointer handed out stays
+// valid until then, even if a nested trigger rebuilds the cache under it.
+// Single-threaded, backend-local; no locks.
+#pragma once
+
+#include "pg.hpp"
+
+extern "C" {
+#include "executor/spi.h"
+#include "utils/rel.h"
+}
+
+namespace hb::sync {
+
+enum class DeviceKind : uint8 { Int2, Int4, Int8, Text, Uuid };
+
+struct Target {
+    Oid parent = InvalidOid;           // the managed partitioned table
+    Oid ls = InvalidOid;               // its last-status table
+    Oid ls_pkey = InvalidOid;          // primary key of ls, on the device column
+    Oid ls_owner = InvalidOid;         // role that writes ls through SPI
+    DeviceKind kind = DeviceKind::Int8;
+    RegProcedure ls_dev_eq = InvalidOid;  // equality of the pkey's opclass
+    Oid ls_dev_collation = InvalidOid;
+    AttrNumber ls_dev_attno = 0;
+    AttrNumber ls_ts_attno = 0;
+    int ls_natts = 0;
+    bool fast_path = false;            // ls can be written with the table AM directly
+    bool text_device = false;          // device column is text-like: SQL sorts COLLATE "C"
+    char *parent_sql = nullptr;        // quoted, schema-qualified names
+    char *ls_sql = nullptr;
+    char *dev_sql = nullptr;           // quoted column names
+    char *ts_sql = nullptr;
+    char *col_list_sql = nullptr;      // "a", "b", ... : ls columns that exist in the parent
+    char *excluded_list_sql = nullptr; // EXCLUDED."a", EXCLUDED."b", ...
+    char *n_list_sql = nullptr;        // n."a", n."b", ...
+    int n_cols = 0;                    // how many columns the lists name
+    AttrNumber *col_ls_attnos = nullptr;  // ls attno of each listed column
+    Oid *col_types = nullptr;          // and its type
+    SPIPlanPtr upsert_plan = nullptr;  // INSERT ... ON CONFLICT newest-wins, prepared lazily
+};
+
+struct RelInfo {
+    Oid relid = InvalidOid;            // the relation the trigger fires on
+    Target *target = nullptr;
+    AttrNumber dev_attno = 0;
+    AttrNumber ts_attno = 0;
+    // Unique index on (device, time) of this relation; InvalidOid when it
+    // has none (a partitioned table holds no rows, so it needs none).
+    Oid dedupe_index = InvalidOid;
+    AttrNumber dedupe_heap_attno[2] = {0, 0};  // heap column of index key 1 and 2
+    RegProcedure dedupe_eq[2] = {InvalidOid, InvalidOid};
+    Oid dedupe_collation[2] = {InvalidOid, InvalidOid};
+    AttrNumber *to_ls = nullptr;       // per ls attno-1: the column of this relation, or 0
+};
+
+// Frees the generations retired during the transaction (commit or abort).
+void end_of_transaction();
+
+// The cached description of rel. Errors with a clear message if rel carries
+// hb_lifecycle triggers but is not managed, or if its shape no longer fits.
+RelInfo *rel_info(Relation rel);
+// The same, or NULL (no error) when rel is not managed any more, e.g. a
+// detached partition that kept its statement triggers.
+RelInfo *rel_info_if_managed(Relation rel);
+
+// Registers the relcache callback (once, from _PG_init).
+void install_invalidation();
+
+// Encodes a device value into key bytes (see core/key_codec.hpp). For text
+// and uuid the returned pointer aims into the (detoasted) datum.
+struct KeyBytes {
+    char int_buf[8];
+    const char *data;
+    uint32 len;
+};
+void encode_device(DeviceKind kind, Datum value, KeyBytes *out);
+// Rebuilds a device Datum from key bytes (palloc'd for by-reference types).
+Datum decode_device(DeviceKind kind, const char *key, uint32 len);
+
+}  // namespace hb::sync
