@@ -4,7 +4,17 @@
 // a dirty snapshot, which also sees heartbeats of transactions still in
 // progress: for those we wait, as the unique check itself would, and then
 // look again, so that an application retrying while its first attempt is
-// still committing gets no error either. C-style code.
+// still committing gets no error either.
+//
+// Opening an index scan costs more than the probe itself (btbeginscan
+// allocates ~27 kB), so a statement keeps one scan per partition open
+// between rows and closes them all in its AFTER STATEMENT trigger
+// (dedupe_close_scans), under the resource owner that opened each. A scan
+// is kept only for a partition that carries that statement trigger, so that
+// some statement trigger always closes it. Between probes a scan holds no
+// buffer pin. A subtransaction abort forgets the scans it opened (its
+// resource owner released them) and any scan interrupted mid-probe.
+// C-style code.
 #include "pg.hpp"
 
 extern "C" {
@@ -14,6 +24,7 @@ extern "C" {
 #include "access/xact.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 }
 
@@ -24,49 +35,105 @@ extern "C" {
 namespace hb::sync {
 namespace {
 
-[[noreturn]] void missing_value(Relation rel, AttrNumber attno, const char *what) {
+struct ProbeScan {
+    Oid relid;
+    Relation index;
+    IndexScanDesc scan;
+    TupleTableSlot *slot;
+    ResourceOwner owner;
+    SubTransactionId subid;
+};
+
+constexpr int kMaxScans = 16;
+ProbeScan scans[kMaxScans];
+int nscans = 0;
+MemoryContext scan_cxt = nullptr;  // child of TopTransactionContext
+ProbeScan *probing = nullptr;      // the scan a probe is using right now
+SnapshotData dirty_snapshot;       // scans point at it; re-initialised per probe
+
+[[noreturn]] void missing_value(Relation rel, RelInfo *ri, AttrNumber attno, const char *what) {
     const char *col = NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname);
     ereport(ERROR,
             (errcode(ERRCODE_NOT_NULL_VIOLATION),
              errmsg("heartbeat without %s: column \"%s\" is NULL", what, col),
-             errdetail("\"%s\" is managed by hb_lifecycle; every heartbeat needs a device and a "
+             errdetail("%s is managed by hb_lifecycle; every heartbeat needs a device and a "
                        "time, and nothing of this row was stored.",
-                       RelationGetRelationName(rel)),
+                       ri->target->parent_sql),
              errhint("Send a value for \"%s\" in the INSERT or COPY.", col),
              errtablecol(rel, attno)));
     pg_unreachable();
 }
 
-bool already_stored(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
+void close_scan(ProbeScan *p) {
+    ResourceOwner saved = CurrentResourceOwner;
+    CurrentResourceOwner = p->owner;
+    ExecDropSingleTupleTableSlot(p->slot);
+    index_endscan(p->scan);
+    index_close(p->index, NoLock);
+    CurrentResourceOwner = saved;
+}
+
+ProbeScan *open_scan(Relation rel, RelInfo *ri, ProbeScan *p, MemoryContext cxt) {
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    p->relid = RelationGetRelid(rel);
+    p->index = index_open(ri->dedupe_index, RowExclusiveLock);
+    p->scan = index_beginscan(rel, p->index, &dirty_snapshot, 2, 0);
+    p->slot = table_slot_create(rel, nullptr);
+    p->owner = CurrentResourceOwner;
+    p->subid = GetCurrentSubTransactionId();
+    MemoryContextSwitchTo(old);
+    return p;
+}
+
+bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
     ScanKeyData keys[2];
     for (int k = 0; k < 2; ++k) {
         bool isnull = false;
-        Datum v = slot_getattr(slot, ri->dedupe_heap_attno[k], &isnull);
+        Datum v = slot_getattr(row, ri->dedupe_heap_attno[k], &isnull);
         ScanKeyInit(&keys[k], static_cast<AttrNumber>(k + 1), BTEqualStrategyNumber,
                     ri->dedupe_eq[k], v);
         keys[k].sk_collation = ri->dedupe_collation[k];
     }
-    Relation index = index_open(ri->dedupe_index, RowExclusiveLock);
-    SnapshotData dirty;
-    InitDirtySnapshot(dirty);
-    IndexScanDesc scan = index_beginscan(rel, index, &dirty, 2, 0);
-    TupleTableSlot *found = table_slot_create(rel, nullptr);
     bool stored = false;
     for (;;) {
-        index_rescan(scan, keys, 2, nullptr, 0);
-        if (!index_getnext_slot(scan, ForwardScanDirection, found))
-            break;
-        TransactionId xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-        if (TransactionIdIsValid(xwait)) {
-            XactLockTableWait(xwait, rel, &found->tts_tid, XLTW_InsertIndex);
+        InitDirtySnapshot(dirty_snapshot);
+        probing = p;
+        index_rescan(p->scan, keys, 2, nullptr, 0);
+        bool found = index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
+        TransactionId xwait = !found                                   ? InvalidTransactionId
+                              : TransactionIdIsValid(dirty_snapshot.xmin) ? dirty_snapshot.xmin
+                                                                         : dirty_snapshot.xmax;
+        ItemPointerData tid = p->slot->tts_tid;
+        // Drop the pins the scan and the slot hold before anything can wait.
+        ExecClearTuple(p->slot);
+        index_rescan(p->scan, keys, 2, nullptr, 0);
+        probing = nullptr;
+        if (found && TransactionIdIsValid(xwait)) {
+            XactLockTableWait(xwait, p->scan->heapRelation, &tid, XLTW_InsertIndex);
             continue;
         }
-        stored = true;
+        stored = found;
         break;
     }
-    ExecDropSingleTupleTableSlot(found);
-    index_endscan(scan);
-    index_close(index, NoLock);
+    return stored;
+}
+
+bool already_stored(Relation rel, RelInfo *ri, TupleTableSlot *row) {
+    Oid relid = RelationGetRelid(rel);
+    for (int i = 0; i < nscans; ++i)
+        if (scans[i].relid == relid)
+            return probe(&scans[i], ri, row);
+    if (ri->has_insert_statement_trigger && nscans < kMaxScans) {
+        if (scan_cxt == nullptr)
+            scan_cxt = AllocSetContextCreate(TopTransactionContext, "hb_lifecycle dedupe scans",
+                                             ALLOCSET_DEFAULT_SIZES);
+        return probe(open_scan(rel, ri, &scans[nscans++], scan_cxt), ri, row);
+    }
+    // No statement trigger would close a kept scan: use one for this row only.
+    ProbeScan once;
+    open_scan(rel, ri, &once, CurrentMemoryContext);
+    bool stored = probe(&once, ri, row);
+    close_scan(&once);
     return stored;
 }
 
@@ -76,10 +143,10 @@ bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
     bool isnull = false;
     (void)slot_getattr(slot, ri->dev_attno, &isnull);
     if (isnull)
-        missing_value(rel, ri->dev_attno, "a device");
+        missing_value(rel, ri, ri->dev_attno, "a device");
     (void)slot_getattr(slot, ri->ts_attno, &isnull);
     if (isnull)
-        missing_value(rel, ri->ts_attno, "a time");
+        missing_value(rel, ri, ri->ts_attno, "a time");
     if (!guc::skip_duplicate_heartbeats || !OidIsValid(ri->dedupe_index))
         return true;
     if (!already_stored(rel, ri, slot))
@@ -88,6 +155,29 @@ bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
     return false;
 }
 
-void dedupe_end_of_transaction() {}
+void dedupe_close_scans() {
+    for (int i = 0; i < nscans; ++i)
+        close_scan(&scans[i]);
+    nscans = 0;
+}
+
+void dedupe_subxact_abort(SubTransactionId subid) {
+    int kept = 0;
+    for (int i = 0; i < nscans; ++i) {
+        // Opened inside the aborted subtransaction: its resource owner has
+        // released everything. Interrupted mid-probe: its state is unknown.
+        if (scans[i].subid >= subid || &scans[i] == probing)
+            continue;
+        scans[kept++] = scans[i];
+    }
+    nscans = kept;
+    probing = nullptr;
+}
+
+void dedupe_end_of_transaction() {
+    nscans = 0;
+    probing = nullptr;
+    scan_cxt = nullptr;  // freed with TopTransactionContext
+}
 
 }  // namespace hb::sync

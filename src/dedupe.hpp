@@ -17,7 +17,13 @@ namespace hb::sync {
 // the caller then skips; counts it as a dedupe hit.
 bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot);
 
-// Releases per-transaction state (called at commit and abort).
+// Closes the index scans kept open by this statement's probes (called by
+// the AFTER STATEMENT trigger, and before commit).
+void dedupe_close_scans();
+// A subtransaction aborted: forget the scans its resource owner released.
+void dedupe_subxact_abort(SubTransactionId subid);
+// The transaction ended: forget every scan (the pre-commit callback closed
+// them on commit; abort released them).
 void dedupe_end_of_transaction();
 
 }  // namespace hb::sync

@@ -109,11 +109,12 @@ void on_xact(XactEvent event, void *) {
             // still inside the transaction (an error here aborts it).
             while (!buffer.empty())
                 flush_top();
+            dedupe_close_scans();
             break;
         case XACT_EVENT_COMMIT:
-        case XACT_EVENT_ABORT:
         case XACT_EVENT_PREPARE:
         case XACT_EVENT_PARALLEL_COMMIT:
+        case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
             buffer.clear();
             end_of_transaction();
@@ -127,10 +128,12 @@ void on_xact(XactEvent event, void *) {
 
 void on_subxact(SubXactEvent event, SubTransactionId my_subid, SubTransactionId parent_subid,
                 void *) {
-    if (event == SUBXACT_EVENT_COMMIT_SUB)
+    if (event == SUBXACT_EVENT_COMMIT_SUB) {
         buffer.subxact_commit(my_subid, parent_subid);
-    else if (event == SUBXACT_EVENT_ABORT_SUB)
+    } else if (event == SUBXACT_EVENT_ABORT_SUB) {
         buffer.subxact_abort(my_subid);
+        dedupe_subxact_abort(my_subid);
+    }
 }
 
 }  // namespace
@@ -194,6 +197,7 @@ extern "C" Datum hb_sync_row(PG_FUNCTION_ARGS) {
 extern "C" Datum hb_sync_insert(PG_FUNCTION_ARGS) {
     return hb::guarded([&]() -> Datum {
         require_trigger(fcinfo, "hb_sync_insert", false, true, TRIGGER_EVENT_INSERT);
+        dedupe_close_scans();
         if (!buffer.empty() && buffer.top_level() == GetCurrentSubTransactionId())
             flush_top();
         return PointerGetDatum(nullptr);

@@ -214,6 +214,9 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
     EState *estate = nullptr;
     ResultRelInfo *rri = nullptr;
     uint64 writes = 0, stale = 0;
+    // Heap updates and locks do not read through it (table_tuple_lock uses
+    // it only to find a newer version, which we never ask for).
+    Snapshot snapshot = GetLatestSnapshot();
 
     for (std::size_t i = 0; i < n; ++i) {
         const core::DrainedRow &row = rows[i];
@@ -241,7 +244,7 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                     ++stale;
                     break;
                 }
-                TM_Result r = table_tuple_lock(ls, &cur->tts_tid, GetLatestSnapshot(), cur,
+                TM_Result r = table_tuple_lock(ls, &cur->tts_tid, snapshot, cur,
                                                GetCurrentCommandId(false), LockTupleKeyShare,
                                                LockWaitBlock, 0, &tmfd);
                 if (r == TM_Ok || r == TM_SelfModified) {
@@ -255,26 +258,32 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
 
             Source *src;
             TupleTableSlot *hb = fetch_heartbeat(&sources, row.ref, &src);
-            slot_getallattrs(cur);
-            ExecClearTuple(next);
-            for (int a = 0; a < ldesc->natts; ++a) {
-                AttrNumber sa = src->info->to_ls[a];
-                if (sa > 0) {
-                    next->tts_values[a] = hb->tts_values[sa - 1];
-                    next->tts_isnull[a] = hb->tts_isnull[sa - 1];
-                } else {
-                    next->tts_values[a] = cur->tts_values[a];
-                    next->tts_isnull[a] = cur->tts_isnull[a];
+            TupleTableSlot *newrow = hb;
+            if (!src->info->same_layout_as_ls) {
+                // Columns of the last-status table the heartbeats table
+                // lacks keep their values; the others are copied over.
+                slot_getallattrs(cur);
+                ExecClearTuple(next);
+                for (int a = 0; a < ldesc->natts; ++a) {
+                    AttrNumber sa = src->info->to_ls[a];
+                    if (sa > 0) {
+                        next->tts_values[a] = hb->tts_values[sa - 1];
+                        next->tts_isnull[a] = hb->tts_isnull[sa - 1];
+                    } else {
+                        next->tts_values[a] = cur->tts_values[a];
+                        next->tts_isnull[a] = cur->tts_isnull[a];
+                    }
                 }
+                ExecStoreVirtualTuple(next);
+                newrow = next;
             }
-            ExecStoreVirtualTuple(next);
-            check_not_null(ls, next);
+            check_not_null(ls, newrow);
 
             LockTupleMode lockmode;
             bool update_indexes = false;
-            TM_Result r = table_tuple_update(ls, &cur->tts_tid, next, GetCurrentCommandId(true),
-                                             GetLatestSnapshot(), InvalidSnapshot, true, &tmfd,
-                                             &lockmode, &update_indexes);
+            TM_Result r = table_tuple_update(ls, &cur->tts_tid, newrow, GetCurrentCommandId(true),
+                                             snapshot, InvalidSnapshot, true, &tmfd, &lockmode,
+                                             &update_indexes);
             if (r == TM_Updated || r == TM_Deleted)
                 continue;
             if (r != TM_Ok)
@@ -286,7 +295,8 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                     InitResultRelInfo(rri, ls, 1, nullptr, 0);
                     ExecOpenIndices(rri, false);
                 }
-                List *recheck = ExecInsertIndexTuples(rri, next, estate, true, false, nullptr, NIL);
+                List *recheck =
+                    ExecInsertIndexTuples(rri, newrow, estate, true, false, nullptr, NIL);
                 list_free(recheck);
                 ResetPerTupleExprContext(estate);
             }

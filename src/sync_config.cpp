@@ -15,7 +15,9 @@ extern "C" {
 #include "access/tableam.h"
 #include "catalog/partition.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -331,6 +333,24 @@ void find_dedupe_index(Relation rel, RelInfo *ri) {
     list_free(indexes);
 }
 
+bool same_layout(TupleDesc src, const Target *t, const AttrNumber *to_ls) {
+    if (src->natts != t->ls_natts || t->n_cols != src->natts)
+        return false;
+    Relation lrel = RelationIdGetRelation(t->ls);
+    if (lrel == nullptr)
+        return false;
+    TupleDesc ldesc = RelationGetDescr(lrel);
+    bool same = true;
+    for (int a = 0; a < src->natts && same; ++a) {
+        Form_pg_attribute s = TupleDescAttr(src, a), l = TupleDescAttr(ldesc, a);
+        same = !s->attisdropped && !l->attisdropped && to_ls[a] == a + 1 &&
+               s->atttypid == l->atttypid && s->atttypmod == l->atttypmod &&
+               s->attlen == l->attlen && s->attbyval == l->attbyval && s->attalign == l->attalign;
+    }
+    RelationClose(lrel);
+    return same;
+}
+
 RelInfo *build_rel_info(Relation rel, bool missing_ok) {
     Oid relid = RelationGetRelid(rel);
     ConfigRow cfg;
@@ -357,6 +377,15 @@ RelInfo *build_rel_info(Relation rel, bool missing_ok) {
     ri.ts_attno = column_of(rel, NameStr(cfg.ts_col), "time");
     if (rel->rd_rel->relkind == RELKIND_RELATION)
         find_dedupe_index(rel, &ri);
+    if (rel->trigdesc != nullptr) {
+        for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
+            const Trigger &trig = rel->trigdesc->triggers[i];
+            if (strcmp(trig.tgname, "hb_lifecycle_sync_insert") == 0 &&
+                !TRIGGER_FOR_ROW(trig.tgtype) && TRIGGER_FOR_INSERT(trig.tgtype) &&
+                trig.tgenabled != TRIGGER_DISABLED)
+                ri.has_insert_statement_trigger = true;
+        }
+    }
 
     ri.to_ls = static_cast<AttrNumber *>(
         MemoryContextAllocZero(cache_cxt, sizeof(AttrNumber) * Max(t->ls_natts, 1)));
@@ -378,6 +407,7 @@ RelInfo *build_rel_info(Relation rel, bool missing_ok) {
                                  format_type_with_typemod(ltype, ltypmod)));
         ri.to_ls[la - 1] = sa;
     }
+    ri.same_layout_as_ls = same_layout(RelationGetDescr(rel), t, ri.to_ls);
 
     bool found = false;
     auto *entry = static_cast<RelInfo *>(hash_search(rel_hash, &relid, HASH_ENTER, &found));

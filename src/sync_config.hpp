@@ -62,7 +62,14 @@ struct RelInfo {
     AttrNumber dedupe_heap_attno[2] = {0, 0};  // heap column of index key 1 and 2
     RegProcedure dedupe_eq[2] = {InvalidOid, InvalidOid};
     Oid dedupe_collation[2] = {InvalidOid, InvalidOid};
+    // The relation carries hb_lifecycle_sync_insert (so a statement that
+    // inserts into it always ends with hb_sync_insert()).
+    bool has_insert_statement_trigger = false;
     AttrNumber *to_ls = nullptr;       // per ls attno-1: the column of this relation, or 0
+    // Rows of this relation are laid out exactly like rows of the
+    // last-status table (same columns, order, types): a heartbeat's tuple
+    // can be written there as it is, without being deformed and re-formed.
+    bool same_layout_as_ls = false;
 };
 
 // Frees the generations retired during the transaction (commit or abort).
