@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs every test of hb_lifecycle on this machine and exits non-zero if any
+# fails:
+#   unit       GoogleTest unit tests of the pure C++ parts (CMake + ctest)
+#   regress    pg_regress, sql/ + expected/
+#   isolation  pg_isolation_regress, test/isolation/
+#   tap        PostgreSQL's TAP framework (crash/restart), test/tap/*.pl
+#   pgtap      pgTAP files run by pg_prove, test/pgtap/*.sql
+#
+#   scripts/test.sh [unit|regress|isolation|tap|pgtap ...]   (default: all)
+#
+# On a fresh Debian 12 machine run it as root: it installs what is missing
+# with apt-get, builds and installs the extension, and runs PostgreSQL as the
+# postgres user on a scratch cluster (shared_preload_libraries =
+# 'pg_cron,hb_lifecycle') that it starts and stops itself.
+set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+SUITES=("$@")
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(unit regress isolation tap pgtap)
+wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+ensure_packages
+
+WORK="${HB_TEST_DIR:-/tmp/hb_lifecycle_test}"
+PORT="${HB_TEST_PORT:-54329}"
+CLUSTER="$WORK/cluster"
+TREE="$WORK/tree"
+declare -a FAILED=()
+declare -a PASSED=()
+record() { if [ "$2" -eq 0 ]; then PASSED+=("$1"); else FAILED+=("$1"); fi; }
+
+if wants unit; then
+    log "unit tests (CMake + GoogleTest)"
+    rc=0
+    {
+        cmake -S "$HB_ROOT" -B "$WORK/unit-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DHB_WERROR=ON >/dev/null &&
+            cmake --build "$WORK/unit-build" -j"$(nproc)" >/dev/null &&
+            ctest --test-dir "$WORK/unit-build" --output-on-failure
+    } || rc=$?
+    record unit $rc
+fi
+
+if wants regress || wants isolation || wants tap || wants pgtap; then
+    build_and_install
+    stop_cluster "$CLUSTER"
+    rm -rf "$CLUSTER" "$TREE"
+    mkdir -p "$WORK"
+    # pg_regress writes its results next to the tests: give the postgres
+    # user a copy of the tree to run them in.
+    mkdir -p "$TREE"
+    tar -C "$HB_ROOT" --exclude=./.git --exclude=./build -cf - . | tar -C "$TREE" -xf -
+    is_root && chown -R postgres:postgres "$WORK"
+    start_cluster "$CLUSTER" "$PORT" "max_prepared_transactions = 10"
+    trap 'stop_cluster "$CLUSTER"' EXIT
+    PGENV=(env PGHOST="$CLUSTER" PGPORT="$PORT" PGUSER=postgres)
+fi
+
+if wants regress; then
+    log "pg_regress"
+    rc=0
+    as_pg "${PGENV[@]}" make -C "$TREE" -s installcheck ISOLATION= TAP_TESTS= || rc=$?
+    [ $rc -ne 0 ] && [ -f "$TREE/regression.diffs" ] && cat "$TREE/regression.diffs" >&2
+    record regress $rc
+fi
+
+if wants isolation; then
+    log "pg_isolation_regress"
+    rc=0
+    as_pg "${PGENV[@]}" make -C "$TREE" -s installcheck REGRESS= TAP_TESTS= || rc=$?
+    [ $rc -ne 0 ] && [ -f "$TREE/output_iso/regression.diffs" ] && cat "$TREE/output_iso/regression.diffs" >&2
+    record isolation $rc
+fi
+
+if wants tap; then
+    log "TAP tests (PostgreSQL::Test::Cluster)"
+    rc=0
+    as_pg make -C "$TREE" -s installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" || rc=$?
+    record tap $rc
+fi
+
+if wants pgtap; then
+    log "pgTAP (pg_prove)"
+    rc=0
+    as_pg "${PGENV[@]}" dropdb --if-exists hb_pgtap
+    as_pg "${PGENV[@]}" createdb hb_pgtap
+    as_pg "${PGENV[@]}" psql -X -q -v ON_ERROR_STOP=1 -d hb_pgtap \
+        -c "CREATE EXTENSION pgtap; CREATE EXTENSION hb_lifecycle;" || rc=$?
+    if [ $rc -eq 0 ]; then
+        (cd "$TREE" && as_pg "${PGENV[@]}" pg_prove --failures -d hb_pgtap test/pgtap/*.sql) || rc=$?
+    fi
+    record pgtap $rc
+fi
+
+echo
+[ ${#PASSED[@]} -gt 0 ] && log "passed: ${PASSED[*]}"
+if [ ${#FAILED[@]} -gt 0 ]; then
+    log "FAILED: ${FAILED[*]}"
+    exit 1
+fi
+log "all test suites passed"
