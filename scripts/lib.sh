@@ -52,7 +52,12 @@ ensure_packages() {
 }
 
 # Builds and installs the extension into the server's directories.
+# HB_SKIP_BUILD=1 uses what is installed already.
 build_and_install() {
+    if [ "${HB_SKIP_BUILD:-0}" = 1 ]; then
+        log "HB_SKIP_BUILD=1: using the installed hb_lifecycle"
+        return 0
+    fi
     log "building hb_lifecycle"
     make -C "$HB_ROOT" -s -j"$(nproc)" WERROR=1 >/dev/null
     if is_root; then

@@ -42,6 +42,10 @@ struct ProbeScan {
     TupleTableSlot *slot;
     ResourceOwner owner;
     SubTransactionId subid;
+    // The index AM allocates lazily during a scan (btree's killedItems, for
+    // one), in whatever context is current: every call on the scan runs in
+    // this one, which lives as long as the scan.
+    MemoryContext cxt;
 };
 
 constexpr int kMaxScans = 16;
@@ -67,9 +71,11 @@ SnapshotData dirty_snapshot;       // scans point at it; re-initialised per prob
 void close_scan(ProbeScan *p) {
     ResourceOwner saved = CurrentResourceOwner;
     CurrentResourceOwner = p->owner;
+    MemoryContext old = MemoryContextSwitchTo(p->cxt);
     ExecDropSingleTupleTableSlot(p->slot);
     index_endscan(p->scan);
     index_close(p->index, NoLock);
+    MemoryContextSwitchTo(old);
     CurrentResourceOwner = saved;
 }
 
@@ -81,6 +87,7 @@ ProbeScan *open_scan(Relation rel, RelInfo *ri, ProbeScan *p, MemoryContext cxt)
     p->slot = table_slot_create(rel, nullptr);
     p->owner = CurrentResourceOwner;
     p->subid = GetCurrentSubTransactionId();
+    p->cxt = cxt;
     MemoryContextSwitchTo(old);
     return p;
 }
@@ -98,6 +105,7 @@ bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
     for (;;) {
         InitDirtySnapshot(dirty_snapshot);
         probing = p;
+        MemoryContext old = MemoryContextSwitchTo(p->cxt);
         index_rescan(p->scan, keys, 2, nullptr, 0);
         bool found = index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
         TransactionId xwait = !found                                   ? InvalidTransactionId
@@ -107,6 +115,7 @@ bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
         // Drop the pins the scan and the slot hold before anything can wait.
         ExecClearTuple(p->slot);
         index_rescan(p->scan, keys, 2, nullptr, 0);
+        MemoryContextSwitchTo(old);
         probing = nullptr;
         if (found && TransactionIdIsValid(xwait)) {
             XactLockTableWait(xwait, p->scan->heapRelation, &tid, XLTW_InsertIndex);

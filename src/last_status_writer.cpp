@@ -31,6 +31,9 @@ extern "C" {
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "access/sysattr.h"
+#include "catalog/pg_class.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -172,6 +175,31 @@ void spi_upsert(Target *t, SpiState *spi, Source *src, TupleTableSlot *hb) {
     pfree(nulls);
 }
 
+// What ExecInsertIndexTuples needs for a non-HOT update: an EState whose
+// range table names the last-status table with every column but the device
+// as updated, so that PostgreSQL knows the primary key value is unchanged
+// (which lets bottom-up deletion clean the key's old index entries).
+EState *index_insert_state(Target *t, Relation ls, ResultRelInfo **rri) {
+    EState *estate = CreateExecutorState();
+    RangeTblEntry *rte = makeNode(RangeTblEntry);
+    rte->rtekind = RTE_RELATION;
+    rte->relid = RelationGetRelid(ls);
+    rte->relkind = RELKIND_RELATION;
+    rte->rellockmode = RowExclusiveLock;
+    TupleDesc desc = RelationGetDescr(ls);
+    for (int a = 1; a <= desc->natts; ++a)
+        if (a != t->ls_dev_attno && !TupleDescAttr(desc, a - 1)->attisdropped)
+            rte->updatedCols =
+                bms_add_member(rte->updatedCols, a - FirstLowInvalidHeapAttributeNumber);
+    MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+    ExecInitRangeTable(estate, list_make1(rte));
+    MemoryContextSwitchTo(old);
+    *rri = makeNode(ResultRelInfo);
+    InitResultRelInfo(*rri, ls, 1, nullptr, 0);
+    ExecOpenIndices(*rri, false);
+    return estate;
+}
+
 bool own_version(TupleTableSlot *slot) {
     bool should_free = false;
     HeapTuple tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
@@ -289,12 +317,8 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
             if (r != TM_Ok)
                 elog(ERROR, "hb_lifecycle: unexpected result %d updating a last-status row", r);
             if (update_indexes && RelationGetForm(ls)->relhasindex) {
-                if (estate == nullptr) {
-                    estate = CreateExecutorState();
-                    rri = makeNode(ResultRelInfo);
-                    InitResultRelInfo(rri, ls, 1, nullptr, 0);
-                    ExecOpenIndices(rri, false);
-                }
+                if (estate == nullptr)
+                    estate = index_insert_state(t, ls, &rri);
                 List *recheck =
                     ExecInsertIndexTuples(rri, newrow, estate, true, false, nullptr, NIL);
                 list_free(recheck);

@@ -1,0 +1,173 @@
+-- What hb_manage() creates and records, the no-op second call, and
+-- hb_unmanage().
+BEGIN;
+SELECT plan(42);
+SET LOCAL TimeZone = 'UTC';
+SET LOCAL client_min_messages = warning;
+
+-- The hb_lifecycle triggers of a relation, decoded from pg_trigger.
+CREATE FUNCTION pg_temp.hb_triggers(rel regclass)
+RETURNS TABLE (name name, timing text, level text, event text, func text, old_table name, new_table name)
+LANGUAGE sql AS $$
+    SELECT tgname,
+           CASE WHEN tgtype & 2 = 2 THEN 'BEFORE' ELSE 'AFTER' END,
+           CASE WHEN tgtype & 1 = 1 THEN 'ROW' ELSE 'STATEMENT' END,
+           concat_ws(' ', CASE WHEN tgtype & 4 = 4 THEN 'INSERT' END,
+                          CASE WHEN tgtype & 8 = 8 THEN 'DELETE' END,
+                          CASE WHEN tgtype & 16 = 16 THEN 'UPDATE' END,
+                          CASE WHEN tgtype & 32 = 32 THEN 'TRUNCATE' END),
+           tgfoid::regproc::text, tgoldtable, tgnewtable
+    FROM pg_trigger
+    WHERE tgrelid = rel AND tgname LIKE '%hb_lifecycle%'
+    ORDER BY tgname
+$$;
+
+CREATE ROLE hb_tap_owner NOLOGIN;
+CREATE TABLE heartbeats (device_id bigint NOT NULL, ts timestamptz NOT NULL, status text,
+                         battery smallint, payload jsonb)
+    PARTITION BY RANGE (ts);
+CREATE TABLE hb_2026_12_01 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-01') TO ('2026-12-02');
+CREATE TABLE hb_2026_12_02 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-02') TO ('2026-12-03');
+ALTER TABLE heartbeats OWNER TO hb_tap_owner;
+ALTER TABLE hb_2026_12_01 OWNER TO hb_tap_owner;
+ALTER TABLE hb_2026_12_02 OWNER TO hb_tap_owner;
+
+-- Called by the superuser on a table owned by hb_tap_owner.
+SELECT lives_ok($$SELECT hb_manage('heartbeats')$$, 'hb_manage with all defaults succeeds');
+
+-- ------------------------------------------------------------ hb_config
+SELECT results_eq(
+    $$SELECT parent, device_column, time_column, granularity, premake, retention,
+             last_status_table, partition_prefix FROM hb_config$$,
+    $$VALUES ('heartbeats'::regclass, 'device_id'::name, 'ts'::name, 'day'::text, 7,
+              interval '90 days', 'device_last_status'::regclass, 'hb'::text)$$,
+    'hb_config records the call with its defaults and prefix hb for the first parent');
+SELECT ok((SELECT created_at = now() FROM hb_config), 'hb_config.created_at is the time of the call');
+
+-- ------------------------------------------------------------ last-status table
+SELECT has_table('public', 'device_last_status', 'device_last_status is created');
+SELECT results_eq(
+    $$SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+      WHERE attrelid = 'device_last_status'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum$$,
+    $$SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+      WHERE attrelid = 'heartbeats'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum$$,
+    'device_last_status has the columns of the heartbeats table, in order, with their types');
+SELECT col_is_pk('public', 'device_last_status', ARRAY['device_id'],
+    'device_last_status has its primary key on the device column');
+SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'device_last_status'::regclass),
+    ARRAY['fillfactor=50'], 'device_last_status has fillfactor 50');
+SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'device_last_status'::regclass), 'r',
+    'device_last_status is a plain table');
+SELECT table_owner_is('public', 'device_last_status', 'hb_tap_owner',
+    'device_last_status belongs to the owner of the heartbeats table, not to the caller');
+SELECT is(obj_description('device_last_status'::regclass, 'pg_class'),
+    'Newest heartbeat of each device of public.heartbeats, kept by hb_lifecycle.',
+    'device_last_status has a comment');
+SELECT is_empty('SELECT * FROM device_last_status', 'device_last_status starts empty');
+
+-- ------------------------------------------------------------ unique index
+SELECT is(
+    (SELECT string_agg(a.attname::text, ',' ORDER BY k.n)
+     FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indrelid = 'heartbeats'::regclass AND i.indisunique AND i.indisvalid),
+    'device_id,ts',
+    'a unique index on (device_id, ts) is created on the heartbeats table');
+SELECT is((SELECT count(*) FROM pg_index WHERE indrelid IN ('hb_2026_12_01'::regclass, 'hb_2026_12_02'::regclass)
+           AND indisunique AND indisvalid AND indnatts = 2), 2::bigint,
+    'every partition has the unique (device_id, ts) index');
+
+-- ------------------------------------------------------------ triggers
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.hb_triggers('heartbeats')$$,
+    $$VALUES ('hb_lifecycle_sync_delete'::name, 'AFTER', 'STATEMENT', 'DELETE', 'hb_sync_delete', 'hb_old'::name, NULL::name),
+             ('hb_lifecycle_sync_insert', 'AFTER', 'STATEMENT', 'INSERT', 'hb_sync_insert', NULL, NULL),
+             ('hb_lifecycle_sync_row', 'AFTER', 'ROW', 'INSERT', 'hb_sync_row', NULL, NULL),
+             ('hb_lifecycle_sync_update', 'AFTER', 'STATEMENT', 'UPDATE', 'hb_sync_update', 'hb_old', 'hb_new'),
+             ('zz_hb_lifecycle_dedupe', 'BEFORE', 'ROW', 'INSERT', 'hb_before_insert', NULL, NULL)$$,
+    'the heartbeats table has the five hb_lifecycle triggers');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.hb_triggers('hb_2026_12_01')$$,
+    $$SELECT * FROM pg_temp.hb_triggers('heartbeats')$$,
+    'partition hb_2026_12_01 has the same five triggers');
+SELECT results_eq(
+    $$SELECT * FROM pg_temp.hb_triggers('hb_2026_12_02')$$,
+    $$SELECT * FROM pg_temp.hb_triggers('heartbeats')$$,
+    'partition hb_2026_12_02 has the same five triggers');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'device_last_status'::regclass), 0::bigint,
+    'device_last_status itself carries no trigger');
+
+-- ------------------------------------------------------------ second call
+SELECT lives_ok($$SELECT hb_manage('heartbeats', premake => 3, granularity => 'month',
+                                  last_status_table => 'other_status', partition_prefix => 'other')$$,
+    'a second hb_manage of the same table does not fail');
+SELECT results_eq(
+    $$SELECT premake, granularity, last_status_table::text, partition_prefix FROM hb_config$$,
+    $$VALUES (7, 'day', 'device_last_status', 'hb')$$,
+    'a second hb_manage changes nothing in hb_config');
+SELECT ok(to_regclass('other_status') IS NULL, 'a second hb_manage creates no other last-status table');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'heartbeats'::regclass), 5::bigint,
+    'a second hb_manage adds no trigger');
+SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'heartbeats'::regclass), 1::bigint,
+    'a second hb_manage adds no index');
+
+-- ------------------------------------------------------------ existing index, rows, schema
+CREATE SCHEMA fleet;
+CREATE TABLE fleet.beats (ts timestamptz, device_id int, status text) PARTITION BY RANGE (ts);
+CREATE TABLE fleet.beats_p PARTITION OF fleet.beats FOR VALUES FROM ('2026-12-01') TO ('2026-12-02');
+CREATE UNIQUE INDEX beats_key ON fleet.beats (ts, device_id);
+INSERT INTO fleet.beats VALUES ('2026-12-01 10:00', 1, 'before'), ('2026-12-01 11:00', 2, 'before');
+SELECT lives_ok($$SELECT hb_manage('fleet.beats')$$,
+    'a table in another schema, with rows and its own unique index, can be managed');
+SELECT is((SELECT array_agg(indexrelid::regclass::text) FROM pg_index WHERE indrelid = 'fleet.beats'::regclass),
+    ARRAY['fleet.beats_key'], 'an existing unique (time, device) index is used, not duplicated');
+SELECT has_table('fleet', 'device_last_status', 'the last-status table is created in the schema of the heartbeats table');
+SELECT is_empty('SELECT * FROM fleet.device_last_status',
+    'rows stored before hb_manage are not copied into the last-status table');
+SELECT is((SELECT partition_prefix FROM hb_config WHERE parent = 'fleet.beats'::regclass), 'beats',
+    'the second managed parent gets its table name as prefix');
+INSERT INTO fleet.beats VALUES ('2026-12-01 12:00', 1, 'after');
+SELECT results_eq($$SELECT device_id, status FROM fleet.device_last_status$$, $$VALUES (1, 'after')$$,
+    'a heartbeat inserted after hb_manage reaches the last-status table');
+SELECT is_empty('SELECT * FROM public.device_last_status',
+    'it does not reach the last-status table of another parent');
+
+-- ------------------------------------------------------------ hb_unmanage
+INSERT INTO heartbeats VALUES (1, '2026-12-01 10:00', 'kept', 50, '{}');
+SELECT lives_ok($$SELECT hb_unmanage('heartbeats')$$, 'hb_unmanage succeeds');
+SELECT is((SELECT count(*) FROM pg_trigger
+           WHERE tgrelid IN ('heartbeats'::regclass, 'hb_2026_12_01'::regclass, 'hb_2026_12_02'::regclass)),
+    0::bigint, 'hb_unmanage removes every trigger from the table and its partitions');
+SELECT is((SELECT count(*) FROM hb_config WHERE parent = 'heartbeats'::regclass), 0::bigint,
+    'hb_unmanage removes the hb_config row');
+SELECT is((SELECT count(*) FROM hb_config WHERE parent = 'fleet.beats'::regclass), 1::bigint,
+    'hb_unmanage keeps the other parent''s registration');
+SELECT results_eq($$SELECT device_id, status FROM device_last_status$$, $$VALUES (1::bigint, 'kept')$$,
+    'hb_unmanage keeps the last-status table and its rows');
+SELECT is((SELECT count(*) FROM heartbeats), 1::bigint, 'hb_unmanage keeps the heartbeats');
+SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'heartbeats'::regclass), 1::bigint,
+    'hb_unmanage keeps the unique index');
+INSERT INTO heartbeats VALUES (1, '2026-12-01 11:00', 'unmanaged', 50, '{}');
+SELECT results_eq($$SELECT status FROM device_last_status$$, $$VALUES ('kept')$$,
+    'after hb_unmanage inserts no longer touch the last-status table');
+SELECT throws_ok($$SELECT hb_unmanage('heartbeats')$$, '55000',
+    '"heartbeats" is not managed by hb_lifecycle', 'hb_unmanage of a table that is not managed is refused');
+SELECT throws_ok($$SELECT hb_manage('heartbeats')$$, '42P07',
+    'relation "public.device_last_status" already exists',
+    'managing it again needs a new last-status table (the old one is kept)');
+SELECT lives_ok($$SELECT hb_manage('heartbeats', last_status_table => 'device_last_status_v2',
+                                   partition_prefix => 'hb')$$,
+    'a table can be managed again after hb_unmanage, with the prefix it had');
+INSERT INTO heartbeats VALUES (1, '2026-12-01 12:00', 'again', 50, '{}');
+SELECT results_eq($$SELECT status FROM device_last_status_v2$$, $$VALUES ('again')$$,
+    'after managing it again inserts reach the new last-status table');
+
+-- ------------------------------------------------------------ dropping a managed table
+-- hb_config keeps one row per managed parent: a dropped parent must not
+-- leave a registration behind (its prefix and name would stay reserved).
+DROP TABLE fleet.beats;
+SELECT is((SELECT count(*) FROM hb_config WHERE parent::oid NOT IN (SELECT oid FROM pg_class)), 0::bigint,
+    'DROP TABLE of a managed parent leaves no hb_config row behind');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,124 @@
+# Crash recovery: device_last_status commits and rolls back with the
+# heartbeats, so after a server crash at any point it equals the newest
+# committed heartbeat of every device, and nothing of an interrupted
+# transaction remains in either table.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('crash');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'hb_lifecycle'\nrestart_after_crash = on");
+$node->start;
+
+$node->safe_psql('postgres', q{
+    CREATE EXTENSION hb_lifecycle;
+    CREATE TABLE heartbeats (device_id int NOT NULL, ts timestamptz NOT NULL, status text,
+                             payload jsonb) PARTITION BY RANGE (ts);
+    CREATE TABLE hb_2026_12_01 PARTITION OF heartbeats
+        FOR VALUES FROM ('2026-12-01 00:00+00') TO ('2026-12-02 00:00+00');
+    CREATE TABLE hb_2026_12_02 PARTITION OF heartbeats
+        FOR VALUES FROM ('2026-12-02 00:00+00') TO ('2026-12-03 00:00+00');
+    SELECT hb_manage('heartbeats');
+});
+
+# Committed history: 1,000 devices, 3 heartbeats each.
+$node->safe_psql('postgres', q{
+    INSERT INTO heartbeats
+    SELECT d, timestamptz '2026-12-01 00:00+00' + b * interval '1 minute', 'committed-' || b, '{}'
+      FROM generate_series(1, 1000) d, generate_series(1, 3) b;
+});
+
+# Kills one backend with SIGKILL: the postmaster then terminates every other
+# backend, reinitialises shared memory and replays the WAL (a crash of the
+# whole server, as far as the data is concerned).
+sub crash_restart {
+    my ($victim_pid) = @_;
+    my $log_offset = -s $node->logfile;
+    kill 'KILL', $victim_pid;
+    $node->poll_query_until('postgres', 'SELECT true')
+      or die 'the server did not come back after the crash';
+    ok($node->log_contains('all server processes terminated; reinitializing', $log_offset),
+        'the server went through crash recovery');
+}
+
+my $mismatches = q{
+    SELECT count(*) FROM
+      (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h
+      FULL JOIN device_last_status l USING (device_id)
+     WHERE h.device_id IS NULL OR l.device_id IS NULL
+        OR (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload)
+};
+is($node->safe_psql('postgres', $mismatches), '0', 'exact before any crash');
+
+# 1. A transaction whose INSERT finished (and whose last-status writes were
+#    made) but which never committed when the server crashed.
+my $session = $node->background_psql('postgres');
+$session->query_safe(q{
+    BEGIN;
+    INSERT INTO heartbeats
+    SELECT d, timestamptz '2026-12-02 00:00+00', 'uncommitted', '{}' FROM generate_series(1, 1000) d;
+});
+is($session->query_safe(q{SELECT count(*) FROM device_last_status WHERE status = 'uncommitted'}),
+    '1000', 'the open transaction sees its own last-status writes');
+crash_restart($session->query_safe('SELECT pg_backend_pid()'));
+eval { $session->quit };  # its connection died with the crash
+
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heartbeats WHERE status = 'uncommitted'}),
+    '0', 'no heartbeat of the killed transaction survives');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM device_last_status WHERE status = 'uncommitted'}),
+    '0', 'no last-status write of the killed transaction survives');
+is($node->safe_psql('postgres', $mismatches), '0', 'exact after a crash with a transaction open');
+
+# 2. A backend killed in the middle of a large statement.
+$node->safe_psql('postgres', q{
+    CREATE FUNCTION slow_status(i int) RETURNS text LANGUAGE plpgsql AS $$
+    BEGIN
+        IF i % 200000 = 0 THEN PERFORM pg_sleep(0.5); END IF;
+        RETURN 'interrupted';
+    END $$;
+});
+my $big = $node->background_psql('postgres', on_error_stop => 0);
+my $pid = $big->query_safe('SELECT pg_backend_pid()');
+$big->query_until(qr/started/, q{
+    \echo started
+    INSERT INTO heartbeats
+    SELECT d % 1000 + 1, timestamptz '2026-12-02 01:00+00' + (d / 1000) * interval '1 second',
+           slow_status(d), '{}'
+      FROM generate_series(1, 2000000) d;
+});
+$node->poll_query_until('postgres',
+    "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active' AND query LIKE 'INSERT%'")
+  or die 'the large INSERT did not start';
+sleep(1);
+crash_restart($pid);
+eval { $big->quit };
+
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heartbeats WHERE status = 'interrupted'}),
+    '0', 'no heartbeat of the interrupted statement survives');
+is($node->safe_psql('postgres', $mismatches), '0', 'exact after a backend crash mid-statement');
+
+# 3. A transaction committed just before a crash is kept whole.
+$node->safe_psql('postgres', q{
+    INSERT INTO heartbeats
+    SELECT d, timestamptz '2026-12-02 02:00+00', 'last-committed', '{"n": 1}'
+      FROM generate_series(1, 1000) d;
+});
+my $idle = $node->background_psql('postgres');
+crash_restart($idle->query_safe('SELECT pg_backend_pid()'));
+eval { $idle->quit };
+is($node->safe_psql('postgres', q{SELECT count(*) FROM device_last_status WHERE status = 'last-committed'}),
+    '1000', 'last-status rows of a transaction committed before the crash are kept');
+is($node->safe_psql('postgres', $mismatches), '0', 'exact after a crash following a commit');
+
+# The triggers work as before after recovery.
+$node->safe_psql('postgres', q{
+    INSERT INTO heartbeats VALUES (1, '2026-12-02 03:00+00', 'after-recovery', '{}');
+});
+is($node->safe_psql('postgres', q{SELECT status FROM device_last_status WHERE device_id = 1}),
+    'after-recovery', 'the triggers keep working after recovery');
+
+$node->stop;
+done_testing();
