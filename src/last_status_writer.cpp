@@ -146,7 +146,7 @@ void spi_upsert(Target *t, SpiState *spi, Source *src, TupleTableSlot *hb) {
         appendStringInfo(&sql,
                          ") ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s) "
                          "WHERE l.%s < EXCLUDED.%s",
-                         t->dev_sql, t->col_list_sql, t->excluded_list_sql, t->ts_sql, t->ts_sql);
+                         t->dev_sql, t->set_list_sql, t->set_excluded_sql, t->ts_sql, t->ts_sql);
         SPIPlanPtr plan = SPI_prepare(sql.data, t->n_cols, t->col_types);
         MemoryContextSwitchTo(spi->env.caller_cxt);
         if (plan == nullptr)
@@ -389,7 +389,7 @@ void recompute_after_change(Target *t, TriggerData *td, bool is_update) {
                          "AND NOT EXISTS (SELECT 1 FROM n WHERE n.%s = d.%s) RETURNING 1) "
                          "UPDATE %s l SET (%s) = ROW(%s) FROM n WHERE l.%s = n.%s",
                          candidates.data, t->parent_sql, dev, dev, ts, t->ls_sql, dev, dev, dev,
-                         dev, t->ls_sql, t->col_list_sql, t->n_list_sql, dev, dev);
+                         dev, t->ls_sql, t->set_list_sql, t->set_n_sql, dev, dev);
         spi_run(&env, sql.data, SPI_OK_UPDATE);
         shmem::add(shmem::kLastStatusRecomputes, locked);
     }
@@ -402,7 +402,7 @@ void recompute_after_change(Target *t, TriggerData *td, bool is_update) {
                          "ORDER BY n.%s%s, n.%s DESC "
                          "ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s) WHERE l.%s < EXCLUDED.%s",
                          t->ls_sql, t->col_list_sql, dev, order, t->n_list_sql, dev, order, ts, dev,
-                         t->col_list_sql, t->excluded_list_sql, ts, ts);
+                         t->set_list_sql, t->set_excluded_sql, ts, ts);
         spi_run(&env, sql.data, SPI_OK_INSERT);
         shmem::add(shmem::kLastStatusWrites, SPI_processed);
     }

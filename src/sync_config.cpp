@@ -253,10 +253,12 @@ Target *build_target(const ConfigRow &cfg) {
                    (ldesc->constr->num_check == 0 && !ldesc->constr->has_generated_stored));
 
     // The columns we write: those of ls that the parent also has.
-    StringInfoData cols, excl, nlist;
+    StringInfoData cols, nlist, set, set_excl, set_n;
     initStringInfo(&cols);
-    initStringInfo(&excl);
     initStringInfo(&nlist);
+    initStringInfo(&set);
+    initStringInfo(&set_excl);
+    initStringInfo(&set_n);
     AttrNumber *attnos = static_cast<AttrNumber *>(
         MemoryContextAllocZero(cache_cxt, sizeof(AttrNumber) * ldesc->natts));
     Oid *types = static_cast<Oid *>(MemoryContextAllocZero(cache_cxt, sizeof(Oid) * ldesc->natts));
@@ -277,8 +279,13 @@ Target *build_target(const ConfigRow &cfg) {
                                  format_type_with_typemod(pat->atttypid, pat->atttypmod), pname));
         const char *q = quote_identifier(NameStr(la->attname));
         appendStringInfo(&cols, "%s%s", n ? ", " : "", q);
-        appendStringInfo(&excl, "%sEXCLUDED.%s", n ? ", " : "", q);
         appendStringInfo(&nlist, "%sn.%s", n ? ", " : "", q);
+        if (la->attnum != t.ls_dev_attno) {
+            const char *sep = set.len ? ", " : "";
+            appendStringInfo(&set, "%s%s", sep, q);
+            appendStringInfo(&set_excl, "%sEXCLUDED.%s", sep, q);
+            appendStringInfo(&set_n, "%sn.%s", sep, q);
+        }
         attnos[n] = la->attnum;
         types[n] = la->atttypid;
         ++n;
@@ -287,8 +294,10 @@ Target *build_target(const ConfigRow &cfg) {
     t.col_ls_attnos = attnos;
     t.col_types = types;
     t.col_list_sql = cache_strdup(cols.data);
-    t.excluded_list_sql = cache_strdup(excl.data);
     t.n_list_sql = cache_strdup(nlist.data);
+    t.set_list_sql = cache_strdup(set.data);
+    t.set_excluded_sql = cache_strdup(set_excl.data);
+    t.set_n_sql = cache_strdup(set_n.data);
     t.parent_sql = cache_strdup(qualified_name(prel));
     t.ls_sql = cache_strdup(qualified_name(lrel));
     t.dev_sql = cache_strdup(quote_identifier(devcol));

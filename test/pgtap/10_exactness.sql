@@ -4,7 +4,7 @@
 -- bigint, text and uuid devices; the direct write path and the SQL path (a
 -- last-status table with a trigger of its own).
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
