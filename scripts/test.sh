@@ -6,8 +6,9 @@
 #   isolation  pg_isolation_regress, test/isolation/
 #   tap        PostgreSQL's TAP framework (crash/restart), test/tap/*.pl
 #   pgtap      pgTAP files run by pg_prove, test/pgtap/*.sql
+#   memcheck   valgrind memcheck of a backend running the triggers' paths
 #
-#   scripts/test.sh [unit|regress|isolation|tap|pgtap ...]   (default: all)
+#   scripts/test.sh [unit|regress|isolation|tap|pgtap|memcheck ...]   (default: all)
 #
 # On a fresh Debian 12 machine run it as root: it installs what is missing
 # with apt-get, builds and installs the extension, and runs PostgreSQL as the
@@ -17,7 +18,7 @@ set -euo pipefail
 source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(unit regress isolation tap pgtap)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(unit regress isolation tap pgtap memcheck)
 wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 ensure_packages
@@ -42,7 +43,7 @@ if wants unit; then
     record unit $rc
 fi
 
-if wants regress || wants isolation || wants tap || wants pgtap; then
+if wants regress || wants isolation || wants tap || wants pgtap || wants memcheck; then
     build_and_install
     stop_cluster "$CLUSTER"
     rm -rf "$CLUSTER" "$TREE"
@@ -91,6 +92,12 @@ if wants pgtap; then
         (cd "$TREE" && as_pg "${PGENV[@]}" pg_prove --failures -d hb_pgtap test/pgtap/*.sql) || rc=$?
     fi
     record pgtap $rc
+fi
+
+if wants memcheck; then
+    rc=0
+    bash "$HB_ROOT/test/memcheck/run.sh" "$WORK/memcheck" || rc=$?
+    record memcheck $rc
 fi
 
 echo

@@ -1,0 +1,60 @@
+CREATE EXTENSION hb_lifecycle;
+
+CREATE TABLE heartbeats (device_id int NOT NULL, ts timestamptz NOT NULL, status text, payload jsonb) PARTITION BY RANGE (ts);
+
+CREATE TABLE hb_2026_12_01 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-01 00:00+00') TO ('2026-12-02 00:00+00');
+
+CREATE TABLE hb_2026_12_02 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-02 00:00+00') TO ('2026-12-03 00:00+00');
+
+SELECT hb_manage('heartbeats');
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-01 00:00+00' + b * interval '1 minute', 'history', '{}' FROM generate_series(1, 500) d, generate_series(1, 3) b;
+
+BEGIN;
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-02 01:00+00', 'rolled back', '{}' FROM generate_series(1, 500) d;
+
+ROLLBACK;
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-02 01:00+00', 'grown', jsonb_build_object('blob', repeat('x', 300 + d % 400)) FROM generate_series(1, 500) d;
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-02 01:00+00', 'retry', '{}' FROM generate_series(1, 250) d;
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-01 12:00+00', 'older', '{}' FROM generate_series(1, 500) d;
+
+INSERT INTO heartbeats VALUES (9000, '2026-12-02 02:00+00', 'new', '{}'), (9000, '2026-12-02 02:30+00', 'newer', '{}') ON CONFLICT DO NOTHING;
+
+INSERT INTO hb_2026_12_02 VALUES (9001, '2026-12-02 03:00+00', 'direct', '{}');
+
+INSERT INTO heartbeats VALUES (1, '2026-12-02 04:00+00', 'toasted', jsonb_build_object('blob', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 300) i)));
+
+DELETE FROM heartbeats WHERE device_id <= 50 AND ts = '2026-12-02 01:00+00';
+
+UPDATE heartbeats SET status = 'edited' WHERE device_id BETWEEN 51 AND 100 AND ts = '2026-12-02 01:00+00';
+
+DELETE FROM heartbeats WHERE device_id = 9000;
+
+BEGIN;
+
+INSERT INTO heartbeats VALUES (2, '2026-12-02 05:00+00', 'outer', '{}');
+
+SAVEPOINT s;
+
+INSERT INTO heartbeats VALUES (3, '2026-12-02 05:00+00', 'inner', '{}');
+
+ROLLBACK TO SAVEPOINT s;
+
+COMMIT;
+
+DO $$ BEGIN INSERT INTO heartbeats VALUES (4, '2026-12-02 06:00+00', 'in block', '{}'); INSERT INTO heartbeats VALUES (NULL, '2026-12-02 06:00+00', 'no device', '{}'); EXCEPTION WHEN not_null_violation THEN NULL; END $$;
+
+CREATE TABLE hb_2026_12_03 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-03 00:00+00') TO ('2026-12-04 00:00+00');
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-03 00:00+00', 'next day', '{}' FROM generate_series(1, 100) d;
+
+TRUNCATE hb_2026_12_01;
+
+SELECT 'mismatches=' || count(*) FROM (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h FULL JOIN device_last_status l USING (device_id) WHERE l.device_id IS NULL OR (h.device_id IS NOT NULL AND (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload));
+
+SELECT hb_unmanage('heartbeats');
+
