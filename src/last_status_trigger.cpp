@@ -34,6 +34,7 @@ extern "C" {
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -100,15 +101,28 @@ void flush_top() {
     MemoryContextDelete(flush_cxt);
 }
 
+// What every hb_lifecycle statement trigger does first: close the dedupe
+// scans the statement's rows opened, and write the rows its level buffered.
+void end_of_statement() {
+    dedupe_close_scans();
+    if (!buffer.empty() && buffer.top_level() == GetCurrentSubTransactionId())
+        flush_top();
+}
+
 void on_xact(XactEvent event, void *) {
     guarded([&] {
         switch (event) {
         case XACT_EVENT_PRE_COMMIT:
         case XACT_EVENT_PRE_PREPARE:
             // Safety net: rows no statement trigger flushed are written now,
-            // still inside the transaction (an error here aborts it).
-            while (!buffer.empty())
-                flush_top();
+            // still inside the transaction (an error here aborts it). There
+            // is no statement, hence no active snapshot, at this point.
+            if (!buffer.empty()) {
+                PushActiveSnapshot(GetTransactionSnapshot());
+                while (!buffer.empty())
+                    flush_top();
+                PopActiveSnapshot();
+            }
             dedupe_close_scans();
             break;
         case XACT_EVENT_COMMIT:
@@ -197,9 +211,7 @@ extern "C" Datum hb_sync_row(PG_FUNCTION_ARGS) {
 extern "C" Datum hb_sync_insert(PG_FUNCTION_ARGS) {
     return hb::guarded([&]() -> Datum {
         require_trigger(fcinfo, "hb_sync_insert", false, true, TRIGGER_EVENT_INSERT);
-        dedupe_close_scans();
-        if (!buffer.empty() && buffer.top_level() == GetCurrentSubTransactionId())
-            flush_top();
+        end_of_statement();
         return PointerGetDatum(nullptr);
     });
 }
@@ -212,6 +224,9 @@ extern "C" Datum hb_sync_update(PG_FUNCTION_ARGS) {
         if (td->tg_oldtable == nullptr || td->tg_newtable == nullptr)
             ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                             errmsg("hb_sync_update() needs OLD TABLE and NEW TABLE")));
+        // An UPDATE that moves heartbeats to another partition inserts them
+        // there: its row triggers ran, and no INSERT statement trigger will.
+        end_of_statement();
         if (RelInfo *ri = rel_info_if_managed(td->tg_relation))
             recompute_after_change(ri->target, td, true);
         return PointerGetDatum(nullptr);
@@ -226,6 +241,7 @@ extern "C" Datum hb_sync_delete(PG_FUNCTION_ARGS) {
         if (td->tg_oldtable == nullptr)
             ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                             errmsg("hb_sync_delete() needs OLD TABLE")));
+        end_of_statement();
         if (RelInfo *ri = rel_info_if_managed(td->tg_relation))
             recompute_after_change(ri->target, td, false);
         return PointerGetDatum(nullptr);

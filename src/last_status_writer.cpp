@@ -1,22 +1,37 @@
 // last_status_writer.cpp — see last_status_writer.hpp.
 //
-// Fast path: when the last-status table is a plain heap table with no
-// triggers, CHECK constraints, generated columns or row security, an
-// existing device's row is found through the primary key with a dirty
-// snapshot (which sees in-progress writers; we wait for them) and replaced
-// with table_tuple_update, the way logical replication's apply worker
-// writes. No executor, no SQL, one index probe and one (usually HOT) update
-// per device. A concurrent writer that updated the row between our read and
-// our update makes us read again and decide again; since the rule is
-// "newest wins", retrying with the latest version is always correct.
-//
+// Inserts (apply_newest). Fast path: when the last-status table is a plain
+// heap table with no triggers, CHECK constraints, generated columns or row
+// security, an existing device's row is found through the primary key with
+// a dirty snapshot (which sees in-progress writers; we wait for them) and
+// replaced with table_tuple_update, the way logical replication's apply
+// worker writes. No executor, no SQL, one index probe and one (usually HOT)
+// update per device. A concurrent writer that updated the row between our
+// read and our update makes us read again and decide again; since the rule
+// is "newest wins", deciding against the latest version is always correct.
 // An older heartbeat does not write, but takes a KEY SHARE lock on the row:
-// a concurrent DELETE of the device's newest heartbeat locks the row FOR
-// UPDATE before it recomputes, so it waits for us and then sees our row.
+// a concurrent recomputation (below) locks the row FOR UPDATE first, so it
+// waits for us and then sees our heartbeat. A device with no row yet, and
+// every device when the fast path does not apply, goes through SQL:
+// INSERT ... ON CONFLICT DO UPDATE ... WHERE the stored time is older.
 //
-// A device with no row yet, and every device when the fast path does not
-// apply, goes through SPI: INSERT ... ON CONFLICT DO UPDATE ... WHERE the
-// stored time is older, run as the table's owner with a safe search_path.
+// Updates and deletes (recompute_after_change). For each device of the
+// transition tables, in key order: take the device's change lock (a
+// transaction-level lock of our own, so that two transactions changing
+// heartbeats of one device run one after the other, while inserters are
+// not blocked), read the device's current row, decide whether it may have
+// been removed or changed (its time is not newer than the newest removed
+// heartbeat) or bettered (an updated heartbeat is newer), lock it FOR
+// UPDATE, and set it to the device's newest remaining heartbeat, read with
+// a new snapshot (which sees every transaction those locks waited for), or
+// remove it when none remains.
+//
+// All our SQL runs as the last-status table's owner (spi_env.hpp) against
+// the latest snapshot, whatever the isolation level: the last status is the
+// newest committed heartbeat, not the newest one the caller's snapshot
+// sees, and no serialization failure can come from keeping it.
+// C-style code (errors longjmp through it), except collect_changes(), which
+// holds a C++ buffer and calls PostgreSQL through pg_call().
 #include "pg.hpp"
 
 extern "C" {
@@ -24,30 +39,37 @@ extern "C" {
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relscan.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
-#include "access/sysattr.h"
-#include "catalog/pg_class.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 }
 
+#include "core/key_codec.hpp"
+#include "guard.hpp"
 #include "last_status_writer.hpp"
 #include "shmem.hpp"
 #include "spi_env.hpp"
 
 namespace hb::sync {
 namespace {
+
+// ---------------------------------------------------------------- sources
 
 // The relations heartbeats are read from during one apply, opened once.
 struct Source {
@@ -93,15 +115,15 @@ void close_sources(Sources *s) {
     s->last = nullptr;
 }
 
-// Fetches the heartbeat a drained row points at. The row was inserted by
-// this transaction, so it is there whatever the snapshot.
+// Fetches the heartbeat a drained row points at, or returns nullptr when
+// that version is no longer live: this transaction updated or deleted it
+// after inserting it, and the UPDATE or DELETE has accounted for it.
 TupleTableSlot *fetch_heartbeat(Sources *sources, const core::RowRef &ref, Source **out) {
     Source *src = source_for(sources, ref.rel);
     ItemPointerData tid;
     ItemPointerSet(&tid, ref.block, ref.offset);
-    if (!table_tuple_fetch_row_version(src->rel, &tid, SnapshotAny, src->slot))
-        elog(ERROR, "hb_lifecycle: heartbeat (%u,%u) of \"%s\" vanished before its statement ended",
-             ref.block, ref.offset, RelationGetRelationName(src->rel));
+    if (!table_tuple_fetch_row_version(src->rel, &tid, SnapshotSelf, src->slot))
+        return nullptr;
     slot_getallattrs(src->slot);
     *out = src;
     return src->slot;
@@ -126,37 +148,85 @@ void check_not_null(Relation ls, TupleTableSlot *slot) {
     }
 }
 
-// SPI: the newest-wins upsert of one heartbeat, prepared once per target.
+// ---------------------------------------------------------------- SQL
+
 struct SpiState {
     SpiEnv env;
     bool open = false;
 };
 
-void spi_upsert(Target *t, SpiState *spi, Source *src, TupleTableSlot *hb) {
+void spi_open(Target *t, SpiState *spi) {
     if (!spi->open) {
         spi_env_begin(&spi->env, t->ls_owner);
         spi->open = true;
     }
-    if (t->upsert_plan == nullptr) {
-        StringInfoData sql;
-        initStringInfo(&sql);
+}
+
+void spi_close(SpiState *spi) {
+    if (spi->open)
+        spi_env_end(&spi->env);
+    spi->open = false;
+}
+
+// A statement of target t, prepared once and kept with the cache entry.
+SPIPlanPtr plan_for(Target *t, SpiState *spi, SyncPlan which) {
+    SPIPlanPtr &plan = t->plans[static_cast<int>(which)];
+    if (plan != nullptr)
+        return plan;
+    StringInfoData sql;
+    initStringInfo(&sql);
+    int nargs = 1;
+    Oid *types = &t->ls_dev_type;
+    switch (which) {
+    case SyncPlan::NewestWins:
+    case SyncPlan::Overwrite:
         appendStringInfo(&sql, "INSERT INTO %s AS l (%s) VALUES (", t->ls_sql, t->col_list_sql);
         for (int i = 0; i < t->n_cols; ++i)
             appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
-        appendStringInfo(&sql,
-                         ") ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s) "
-                         "WHERE l.%s < EXCLUDED.%s",
-                         t->dev_sql, t->set_list_sql, t->set_excluded_sql, t->ts_sql, t->ts_sql);
-        SPIPlanPtr plan = SPI_prepare(sql.data, t->n_cols, t->col_types);
-        MemoryContextSwitchTo(spi->env.caller_cxt);
-        if (plan == nullptr)
-            elog(ERROR, "hb_lifecycle: preparing the last-status upsert failed: %s",
-                 SPI_result_code_string(SPI_result));
-        if (SPI_keepplan(plan) != 0)
-            elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
-        MemoryContextSwitchTo(spi->env.caller_cxt);
-        t->upsert_plan = plan;
+        appendStringInfo(&sql, ") ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s)", t->dev_sql,
+                         t->set_list_sql, t->set_excluded_sql);
+        if (which == SyncPlan::NewestWins)
+            appendStringInfo(&sql, " WHERE l.%s < EXCLUDED.%s", t->ts_sql, t->ts_sql);
+        nargs = t->n_cols;
+        types = t->col_types;
+        break;
+    case SyncPlan::Newest:
+        appendStringInfo(&sql, "SELECT %s FROM %s h WHERE h.%s = $1 ORDER BY h.%s DESC LIMIT 1",
+                         t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql);
+        break;
+    case SyncPlan::Remove:
+        appendStringInfo(&sql, "DELETE FROM %s WHERE %s = $1", t->ls_sql, t->dev_sql);
+        break;
+    case SyncPlan::Count:
+        elog(ERROR, "hb_lifecycle: no such statement");
     }
+    SPIPlanPtr prepared = SPI_prepare(sql.data, nargs, types);
+    MemoryContextSwitchTo(spi->env.caller_cxt);
+    if (prepared == nullptr)
+        elog(ERROR, "hb_lifecycle: preparing \"%s\" failed: %s", sql.data,
+             SPI_result_code_string(SPI_result));
+    if (SPI_keepplan(prepared) != 0)
+        elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
+    MemoryContextSwitchTo(spi->env.caller_cxt);
+    plan = prepared;
+    return plan;
+}
+
+// Runs a kept plan against the latest snapshot (which includes this
+// transaction's own changes), firing the triggers of what it writes.
+void run_latest(SpiState *spi, SPIPlanPtr plan, Datum *values, const char *nulls, int expected) {
+    CommandCounterIncrement();
+    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false,
+                                  true, 0);
+    MemoryContextSwitchTo(spi->env.caller_cxt);
+    if (rc != expected)
+        elog(ERROR, "hb_lifecycle: a last-status statement failed: %s", SPI_result_code_string(rc));
+}
+
+// The newest-wins upsert of one heartbeat (a new device, or the SQL path).
+void spi_upsert(Target *t, SpiState *spi, Source *src, TupleTableSlot *hb) {
+    spi_open(t, spi);
+    SPIPlanPtr plan = plan_for(t, spi, SyncPlan::NewestWins);
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * Max(t->n_cols, 1)));
     char *nulls = static_cast<char *>(palloc(Max(t->n_cols, 1)));
     for (int i = 0; i < t->n_cols; ++i) {
@@ -169,10 +239,74 @@ void spi_upsert(Target *t, SpiState *spi, Source *src, TupleTableSlot *hb) {
             nulls[i] = 'n';
         }
     }
-    spi_run_plan(&spi->env, t->upsert_plan, values, nulls, SPI_OK_INSERT);
+    run_latest(spi, plan, values, nulls, SPI_OK_INSERT);
     shmem::add(SPI_processed > 0 ? shmem::kLastStatusWrites : shmem::kLastStatusStaleSkips);
     pfree(values);
     pfree(nulls);
+}
+
+// Sets device dev's row to its newest remaining heartbeat, or removes it.
+void spi_recompute(Target *t, SpiState *spi, Datum dev) {
+    spi_open(t, spi);
+    Datum args[1] = {dev};
+    run_latest(spi, plan_for(t, spi, SyncPlan::Newest), args, nullptr, SPI_OK_SELECT);
+    if (SPI_processed == 0) {
+        run_latest(spi, plan_for(t, spi, SyncPlan::Remove), args, nullptr, SPI_OK_DELETE);
+        return;
+    }
+    HeapTuple newest = SPI_copytuple(SPI_tuptable->vals[0]);
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * Max(t->n_cols, 1)));
+    char *nulls = static_cast<char *>(palloc(Max(t->n_cols, 1)));
+    for (int i = 0; i < t->n_cols; ++i) {
+        bool isnull = false;
+        values[i] = heap_getattr(newest, i + 1, desc, &isnull);
+        nulls[i] = isnull ? 'n' : ' ';
+    }
+    run_latest(spi, plan_for(t, spi, SyncPlan::Overwrite), values, nulls, SPI_OK_INSERT);
+}
+
+// ---------------------------------------------------------------- the table AM
+
+// The last-status table opened for reading its rows by device, as they are
+// now (a dirty snapshot, waiting for writers in progress).
+struct LsCursor {
+    Relation ls;
+    Relation pk;
+    SnapshotData dirty;
+    IndexScanDesc scan;
+    TupleTableSlot *cur;
+};
+
+void cursor_open(LsCursor *c, Target *t) {
+    c->ls = table_open(t->ls, RowExclusiveLock);
+    c->pk = index_open(t->ls_pkey, RowExclusiveLock);
+    InitDirtySnapshot(c->dirty);
+    c->scan = index_beginscan(c->ls, c->pk, &c->dirty, 1, 0);
+    c->cur = table_slot_create(c->ls, nullptr);
+}
+
+void cursor_close(LsCursor *c) {
+    ExecDropSingleTupleTableSlot(c->cur);
+    index_endscan(c->scan);
+    index_close(c->pk, NoLock);
+    table_close(c->ls, NoLock);
+}
+
+// Loads the device's current row into c->cur; false when it has none.
+bool cursor_find(LsCursor *c, Target *t, Datum dev) {
+    ScanKeyData key;
+    ScanKeyInit(&key, 1, BTEqualStrategyNumber, t->ls_dev_eq, dev);
+    key.sk_collation = t->ls_dev_collation;
+    for (;;) {
+        index_rescan(c->scan, &key, 1, nullptr, 0);
+        if (!index_getnext_slot(c->scan, ForwardScanDirection, c->cur))
+            return false;
+        TransactionId xwait = TransactionIdIsValid(c->dirty.xmin) ? c->dirty.xmin : c->dirty.xmax;
+        if (!TransactionIdIsValid(xwait))
+            return true;
+        XactLockTableWait(xwait, c->ls, &c->cur->tts_tid, XLTW_Update);
+    }
 }
 
 // What ExecInsertIndexTuples needs for a non-HOT update: an EState whose
@@ -209,6 +343,116 @@ bool own_version(TupleTableSlot *slot) {
     return mine;
 }
 
+// ---------------------------------------------------------------- change locks
+
+// A transaction-level lock per (last-status table, device), in the advisory
+// lock space with a field of its own so that it can never collide with
+// pg_advisory_lock(): field1 = table oid, field2/3 = 64-bit hash of the key.
+constexpr uint16 kChangeLockTag = 0x4842;  // "HB"
+
+void lock_device_for_change(Target *t, const char *key, uint32 len) {
+    uint64 h = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key),
+                                   static_cast<int>(len), 0);
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, t->ls, static_cast<uint32>(h >> 32), static_cast<uint32>(h),
+                         kChangeLockTag);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+// ---------------------------------------------------------------- changes
+
+// Per device changed by an UPDATE or DELETE statement: the newest time it
+// removed (old side) and the newest it added (new side of an UPDATE).
+struct DeviceChange {
+    const char *key;
+    uint32 key_len;
+    bool removed;
+    TimestampTz newest_removed;
+    bool added;
+    TimestampTz newest_added;
+};
+
+constexpr uint32 kRemovedSide = 1;
+constexpr uint32 kAddedSide = 2;
+
+void read_side(Tuplestorestate *store, Relation rel, RelInfo *ri, uint32 side,
+               core::LatestBuffer &buf) {
+    TupleTableSlot *slot = pg_call([&] {
+        TupleTableSlot *s = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+        int ptr = tuplestore_alloc_read_pointer(store, 0);
+        tuplestore_select_read_pointer(store, ptr);
+        tuplestore_rescan(store);
+        return s;
+    });
+    for (;;) {
+        bool more = pg_call([&] {
+            if (!tuplestore_gettupleslot(store, true, false, slot))
+                return false;
+            bool dev_null = false, ts_null = false;
+            Datum dev = slot_getattr(slot, ri->dev_attno, &dev_null);
+            Datum ts = slot_getattr(slot, ri->ts_attno, &ts_null);
+            if (!dev_null && !ts_null) {
+                KeyBytes key;
+                encode_device(ri->target->kind, dev, &key);
+                core::RowRef ref;
+                ref.ts = DatumGetTimestampTz(ts);
+                buf.offer(side, 1, {key.data, key.len}, ref);
+            }
+            return true;
+        });
+        if (!more)
+            break;
+    }
+    pg_call([&] { ExecDropSingleTupleTableSlot(slot); });
+}
+
+// The devices of the transition tables, one entry each, in key order.
+std::size_t collect_changes(TriggerData *td, RelInfo *ri, bool is_update, DeviceChange **out) {
+    core::LatestBuffer buf;
+    read_side(td->tg_oldtable, td->tg_relation, ri, kRemovedSide, buf);
+    if (is_update)
+        read_side(td->tg_newtable, td->tg_relation, ri, kAddedSide, buf);
+    const core::LatestBuffer::Extent extent = buf.top_extent();
+    auto *rows = pg_call([&] {
+        return static_cast<core::DrainedRow *>(
+            palloc_extended(sizeof(core::DrainedRow) * Max(extent.rows, 1), MCXT_ALLOC_HUGE));
+    });
+    char *arena = pg_call([&] {
+        return static_cast<char *>(palloc_extended(Max(extent.key_bytes, 1), MCXT_ALLOC_HUGE));
+    });
+    auto *changes = pg_call([&] {
+        return static_cast<DeviceChange *>(
+            palloc_extended(sizeof(DeviceChange) * Max(extent.rows, 1), MCXT_ALLOC_HUGE));
+    });
+    // Sorted by (side, key): merge the removed run and the added run.
+    const std::size_t n = buf.drain_top(rows, arena);
+    std::size_t split = 0;
+    while (split < n && rows[split].target == kRemovedSide)
+        ++split;
+    std::size_t i = 0, j = split, m = 0;
+    while (i < split || j < n) {
+        int c = i >= split ? 1
+                : j >= n   ? -1
+                           : core::compare_keys({rows[i].key, rows[i].key_len},
+                                                {rows[j].key, rows[j].key_len});
+        DeviceChange &ch = changes[m++];
+        ch = DeviceChange{};
+        const core::DrainedRow &r = c <= 0 ? rows[i] : rows[j];
+        ch.key = r.key;
+        ch.key_len = r.key_len;
+        if (c <= 0) {
+            ch.removed = true;
+            ch.newest_removed = rows[i++].ref.ts;
+        }
+        if (c >= 0) {
+            ch.added = true;
+            ch.newest_added = rows[j++].ref.ts;
+        }
+    }
+    *out = changes;
+    return m;
+}
+
 }  // namespace
 
 void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
@@ -223,21 +467,17 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
     if (!t->fast_path) {
         for (std::size_t i = 0; i < n; ++i) {
             Source *src;
-            TupleTableSlot *hb = fetch_heartbeat(&sources, rows[i].ref, &src);
-            spi_upsert(t, &spi, src, hb);
+            if (TupleTableSlot *hb = fetch_heartbeat(&sources, rows[i].ref, &src))
+                spi_upsert(t, &spi, src, hb);
         }
-        spi_env_end(&spi.env);
         close_sources(&sources);
+        spi_close(&spi);
         return;
     }
 
-    Relation ls = table_open(t->ls, RowExclusiveLock);
-    Relation pk = index_open(t->ls_pkey, RowExclusiveLock);
-    SnapshotData dirty;
-    InitDirtySnapshot(dirty);
-    IndexScanDesc scan = index_beginscan(ls, pk, &dirty, 1, 0);
-    TupleTableSlot *cur = table_slot_create(ls, nullptr);
-    TupleDesc ldesc = RelationGetDescr(ls);
+    LsCursor c;
+    cursor_open(&c, t);
+    TupleDesc ldesc = RelationGetDescr(c.ls);
     TupleTableSlot *next = MakeSingleTupleTableSlot(ldesc, &TTSOpsVirtual);
     EState *estate = nullptr;
     ResultRelInfo *rri = nullptr;
@@ -248,31 +488,24 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
 
     for (std::size_t i = 0; i < n; ++i) {
         const core::DrainedRow &row = rows[i];
-        ScanKeyData key;
-        ScanKeyInit(&key, 1, BTEqualStrategyNumber, t->ls_dev_eq,
-                    decode_device(t->kind, row.key, row.key_len));
-        key.sk_collation = t->ls_dev_collation;
-        bool missing = false;
+        Datum dev = decode_device(t->kind, row.key, row.key_len);
+        Source *src = nullptr;
+        TupleTableSlot *hb = nullptr;
         for (;;) {
-            index_rescan(scan, &key, 1, nullptr, 0);
-            if (!index_getnext_slot(scan, ForwardScanDirection, cur)) {
-                missing = true;
+            if (!cursor_find(&c, t, dev)) {
+                if ((hb = fetch_heartbeat(&sources, row.ref, &src)) != nullptr)
+                    spi_upsert(t, &spi, src, hb);
                 break;
             }
-            TransactionId xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-            if (TransactionIdIsValid(xwait)) {
-                XactLockTableWait(xwait, ls, &cur->tts_tid, XLTW_Update);
-                continue;
-            }
             bool isnull = false;
-            TimestampTz cur_ts = DatumGetTimestampTz(slot_getattr(cur, t->ls_ts_attno, &isnull));
+            TimestampTz cur_ts = DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
             TM_FailureData tmfd;
             if (!isnull && row.ref.ts <= cur_ts) {
-                if (own_version(cur)) {
+                if (own_version(c.cur)) {
                     ++stale;
                     break;
                 }
-                TM_Result r = table_tuple_lock(ls, &cur->tts_tid, snapshot, cur,
+                TM_Result r = table_tuple_lock(c.ls, &c.cur->tts_tid, snapshot, c.cur,
                                                GetCurrentCommandId(false), LockTupleKeyShare,
                                                LockWaitBlock, 0, &tmfd);
                 if (r == TM_Ok || r == TM_SelfModified) {
@@ -284,13 +517,13 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                 elog(ERROR, "hb_lifecycle: unexpected result %d locking a last-status row", r);
             }
 
-            Source *src;
-            TupleTableSlot *hb = fetch_heartbeat(&sources, row.ref, &src);
+            if (hb == nullptr && (hb = fetch_heartbeat(&sources, row.ref, &src)) == nullptr)
+                break;  // changed again by this transaction; its UPDATE/DELETE saw to it
             TupleTableSlot *newrow = hb;
             if (!src->info->same_layout_as_ls) {
                 // Columns of the last-status table the heartbeats table
                 // lacks keep their values; the others are copied over.
-                slot_getallattrs(cur);
+                slot_getallattrs(c.cur);
                 ExecClearTuple(next);
                 for (int a = 0; a < ldesc->natts; ++a) {
                     AttrNumber sa = src->info->to_ls[a];
@@ -298,27 +531,29 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                         next->tts_values[a] = hb->tts_values[sa - 1];
                         next->tts_isnull[a] = hb->tts_isnull[sa - 1];
                     } else {
-                        next->tts_values[a] = cur->tts_values[a];
-                        next->tts_isnull[a] = cur->tts_isnull[a];
+                        next->tts_values[a] = c.cur->tts_values[a];
+                        next->tts_isnull[a] = c.cur->tts_isnull[a];
                     }
                 }
                 ExecStoreVirtualTuple(next);
                 newrow = next;
             }
-            check_not_null(ls, newrow);
+            check_not_null(c.ls, newrow);
 
             LockTupleMode lockmode;
             bool update_indexes = false;
-            TM_Result r = table_tuple_update(ls, &cur->tts_tid, newrow, GetCurrentCommandId(true),
-                                             snapshot, InvalidSnapshot, true, &tmfd, &lockmode,
-                                             &update_indexes);
-            if (r == TM_Updated || r == TM_Deleted)
+            TM_Result r = table_tuple_update(c.ls, &c.cur->tts_tid, newrow,
+                                             GetCurrentCommandId(true), snapshot, InvalidSnapshot,
+                                             true, &tmfd, &lockmode, &update_indexes);
+            if (r == TM_Updated || r == TM_Deleted) {
+                hb = nullptr;  // the update may have materialised it: fetch it again
                 continue;
+            }
             if (r != TM_Ok)
                 elog(ERROR, "hb_lifecycle: unexpected result %d updating a last-status row", r);
-            if (update_indexes && RelationGetForm(ls)->relhasindex) {
+            if (update_indexes && RelationGetForm(c.ls)->relhasindex) {
                 if (estate == nullptr)
-                    estate = index_insert_state(t, ls, &rri);
+                    estate = index_insert_state(t, c.ls, &rri);
                 List *recheck =
                     ExecInsertIndexTuples(rri, newrow, estate, true, false, nullptr, NIL);
                 list_free(recheck);
@@ -327,11 +562,6 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
             ++writes;
             break;
         }
-        if (missing) {
-            Source *src;
-            TupleTableSlot *hb = fetch_heartbeat(&sources, row.ref, &src);
-            spi_upsert(t, &spi, src, hb);
-        }
     }
 
     if (estate != nullptr) {
@@ -339,74 +569,64 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
         FreeExecutorState(estate);
     }
     ExecDropSingleTupleTableSlot(next);
-    ExecDropSingleTupleTableSlot(cur);
-    index_endscan(scan);
-    index_close(pk, NoLock);
-    table_close(ls, NoLock);
-    if (spi.open)
-        spi_env_end(&spi.env);
+    cursor_close(&c);
     close_sources(&sources);
+    spi_close(&spi);
     shmem::add(shmem::kLastStatusWrites, writes);
     shmem::add(shmem::kLastStatusStaleSkips, stale);
 }
 
 void recompute_after_change(Target *t, TriggerData *td, bool is_update) {
-    const char *order = t->text_device ? " COLLATE \"C\"" : "";
-    const char *dev = t->dev_sql;
-    const char *ts = t->ts_sql;
+    MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "hb_lifecycle recompute",
+                                              ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    RelInfo *ri = rel_info(td->tg_relation);
+    DeviceChange *changes = nullptr;
+    std::size_t n = collect_changes(td, ri, is_update, &changes);
 
-    SpiEnv env;
-    spi_env_begin(&env, t->ls_owner);
-    if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
-        elog(ERROR, "hb_lifecycle: SPI_register_trigger_data failed");
-
-    // Devices whose current row may have been removed or changed: their
-    // stored time is not newer than the newest removed heartbeat.
-    StringInfoData candidates;
-    initStringInfo(&candidates);
-    appendStringInfo(&candidates,
-                     "SELECT l.%s FROM %s l JOIN (SELECT o.%s, max(o.%s) AS mts FROM hb_old o "
-                     "GROUP BY o.%s) o ON l.%s = o.%s WHERE l.%s <= o.mts",
-                     dev, t->ls_sql, dev, ts, dev, dev, dev, ts);
-
-    // 1. Lock them, in key order. Every inserter of an older heartbeat holds
-    //    a KEY SHARE lock and every inserter of a newer one an update lock on
-    //    the row, so once we hold these locks all of them have committed.
-    StringInfoData sql;
-    initStringInfo(&sql);
-    appendStringInfo(&sql, "%s ORDER BY l.%s%s FOR UPDATE OF l", candidates.data, dev, order);
-    spi_run(&env, sql.data, SPI_OK_SELECT);
-    uint64 locked = SPI_processed;
-
-    // 2. Recompute them from a new snapshot, which sees those commits.
-    if (locked > 0) {
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "WITH d AS (%s), "
-                         "n AS (SELECT h.* FROM d CROSS JOIN LATERAL "
-                         "(SELECT * FROM %s h WHERE h.%s = d.%s ORDER BY h.%s DESC LIMIT 1) h), "
-                         "gone AS (DELETE FROM %s l USING d WHERE l.%s = d.%s "
-                         "AND NOT EXISTS (SELECT 1 FROM n WHERE n.%s = d.%s) RETURNING 1) "
-                         "UPDATE %s l SET (%s) = ROW(%s) FROM n WHERE l.%s = n.%s",
-                         candidates.data, t->parent_sql, dev, dev, ts, t->ls_sql, dev, dev, dev,
-                         dev, t->ls_sql, t->set_list_sql, t->set_n_sql, dev, dev);
-        spi_run(&env, sql.data, SPI_OK_UPDATE);
-        shmem::add(shmem::kLastStatusRecomputes, locked);
+    CommandCounterIncrement();
+    LsCursor c;
+    cursor_open(&c, t);
+    SpiState spi;
+    Snapshot snapshot = GetLatestSnapshot();
+    uint64 recomputed = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const DeviceChange &ch = changes[i];
+        lock_device_for_change(t, ch.key, ch.key_len);
+        Datum dev = decode_device(t->kind, ch.key, ch.key_len);
+        for (;;) {
+            bool found = cursor_find(&c, t, dev);
+            bool candidate = ch.added;  // a device with no row yet gets one
+            if (found) {
+                bool isnull = false;
+                TimestampTz cur =
+                    DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
+                candidate = isnull || (ch.removed && cur <= ch.newest_removed) ||
+                            (ch.added && cur < ch.newest_added);
+            }
+            if (!candidate)
+                break;
+            if (found) {
+                TM_FailureData tmfd;
+                TM_Result r = table_tuple_lock(c.ls, &c.cur->tts_tid, snapshot, c.cur,
+                                               GetCurrentCommandId(false), LockTupleExclusive,
+                                               LockWaitBlock, 0, &tmfd);
+                if (r == TM_Updated || r == TM_Deleted)
+                    continue;
+                if (r != TM_Ok && r != TM_SelfModified)
+                    elog(ERROR, "hb_lifecycle: unexpected result %d locking a last-status row", r);
+                ExecClearTuple(c.cur);  // no pin held while SQL runs
+            }
+            spi_recompute(t, &spi, dev);
+            ++recomputed;
+            break;
+        }
     }
-
-    // 3. The new side of an UPDATE is a batch of heartbeats like any other.
-    if (is_update) {
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "INSERT INTO %s AS l (%s) SELECT DISTINCT ON (n.%s%s) %s FROM hb_new n "
-                         "ORDER BY n.%s%s, n.%s DESC "
-                         "ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s) WHERE l.%s < EXCLUDED.%s",
-                         t->ls_sql, t->col_list_sql, dev, order, t->n_list_sql, dev, order, ts, dev,
-                         t->set_list_sql, t->set_excluded_sql, ts, ts);
-        spi_run(&env, sql.data, SPI_OK_INSERT);
-        shmem::add(shmem::kLastStatusWrites, SPI_processed);
-    }
-    spi_env_end(&env);
+    cursor_close(&c);
+    spi_close(&spi);
+    shmem::add(shmem::kLastStatusRecomputes, recomputed);
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(cxt);
 }
 
 }  // namespace hb::sync

@@ -38,6 +38,7 @@ extern "C" {
 
 #include "guard.hpp"
 #include "spi_env.hpp"
+#include "sync_config.hpp"
 
 namespace hb {
 namespace {
@@ -202,6 +203,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(hb_manage);
 PG_FUNCTION_INFO_V1(hb_unmanage);
 PG_FUNCTION_INFO_V1(hb_on_ddl_end);
+PG_FUNCTION_INFO_V1(hb_on_sql_drop);
 }
 
 using namespace hb;
@@ -425,11 +427,14 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
             if (SPI_processed > 0) {
                 HeapTuple row = SPI_tuptable->vals[0];
                 TupleDesc desc = SPI_tuptable->tupdesc;
+                long pairs = atol(SPI_getvalue(row, desc, 1));
                 ereport(ERROR,
                         (errcode(ERRCODE_UNIQUE_VIOLATION),
-                         errmsg("cannot make (%s, %s) unique on \"%s\": %s (device, time) pairs "
-                                "are stored more than once",
-                                devcol, tscol, pname, SPI_getvalue(row, desc, 1)),
+                         errmsg_plural("cannot make (%s, %s) unique on \"%s\": %ld (device, time) "
+                                       "pair is stored more than once",
+                                       "cannot make (%s, %s) unique on \"%s\": %ld (device, time) "
+                                       "pairs are stored more than once",
+                                       pairs, devcol, tscol, pname, pairs),
                          errdetail("For example device %s at %s is stored %s times.",
                                    SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
                                    SPI_getvalue(row, desc, 4)),
@@ -573,7 +578,10 @@ extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
 }
 
 // ddl_command_end for CREATE TABLE / ALTER TABLE: a new or attached
-// partition of a managed table gets its statement triggers.
+// partition of a managed table gets its statement triggers, and a change
+// that would break the sync (a key column renamed or retyped, a column type
+// that no longer matches, the last-status table's primary key dropped) is
+// refused, with the error the next heartbeat would otherwise get.
 extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
     return guarded([&]() -> Datum {
         if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -582,20 +590,23 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         if (get_extension_oid("hb_lifecycle", true) == InvalidOid)
             PG_RETURN_VOID();  // the extension is being dropped
         const char *ext = extension_schema_quoted();
-        SpiEnv env;
-        spi_env_begin(&env, InvalidOid);
         StringInfoData sql;
         initStringInfo(&sql);
-        // Tables touched by the command that belong to a managed tree; the
-        // managed root's whole tree is checked (ATTACH reports the parent).
+        SpiEnv env;
+        spi_env_begin(&env, InvalidOid);
+        // Managed tables the command touched: the table itself, one of its
+        // partitions (ATTACH reports the parent), or its last-status table.
         appendStringInfo(&sql,
                          "SELECT DISTINCT c.parent::pg_catalog.oid "
                          "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
-                         "CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(d.objid) a "
+                         // pg_partition_ancestors() is empty for a plain table
+                         "CROSS JOIN LATERAL (SELECT d.objid AS relid UNION "
+                         "SELECT relid FROM pg_catalog.pg_partition_ancestors(d.objid)) a "
                          "JOIN %s.hb_config c ON c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) "
-                         "a.relid "
+                         "a.relid OR c.last_status_table::pg_catalog.oid OPERATOR(pg_catalog.=) "
+                         "d.objid "
                          "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-                         "AND d.object_type OPERATOR(pg_catalog.=) 'table'",
+                         "AND d.object_type IN ('table', 'table column')",
                          ext);
         spi_run(&env, sql.data, SPI_OK_SELECT);
         int n = static_cast<int>(SPI_processed);
@@ -607,6 +618,34 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         }
         for (int i = 0; i < n; ++i)
             install_tree_triggers(&env, roots[i], ext);
+        spi_env_end(&env);
+        for (int i = 0; i < n; ++i)
+            sync::check_managed_shape(roots[i]);
+        PG_RETURN_VOID();
+    });
+}
+
+// sql_drop: a managed table that is dropped leaves hb_config with it (its
+// triggers went with the table; its last-status table is kept).
+extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
+    return guarded([&]() -> Datum {
+        if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                            errmsg("hb_on_sql_drop() must be called as an event trigger")));
+        if (get_extension_oid("hb_lifecycle", true) == InvalidOid)
+            PG_RETURN_VOID();
+        const char *ext = extension_schema_quoted();
+        StringInfoData sql;
+        initStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "DELETE FROM %s.hb_config c USING pg_catalog.pg_event_trigger_dropped_objects() d "
+                         "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+                         "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+                         "AND c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+                         ext);
+        SpiEnv env;
+        spi_env_begin(&env, config_table_owner());
+        spi_run(&env, sql.data, SPI_OK_DELETE);
         spi_env_end(&env);
         PG_RETURN_VOID();
     });

@@ -68,11 +68,13 @@ void retire_cache() {
     HASH_SEQ_STATUS seq;
     hash_seq_init(&seq, target_hash);
     while (auto *t = static_cast<Target *>(hash_seq_search(&seq))) {
-        if (t->upsert_plan != nullptr) {
+        for (SPIPlanPtr &plan : t->plans) {
+            if (plan == nullptr)
+                continue;
             MemoryContext plan_cxt = MemoryContextSwitchTo(TopMemoryContext);
-            retired_plans = lappend(retired_plans, t->upsert_plan);
+            retired_plans = lappend(retired_plans, plan);
             MemoryContextSwitchTo(plan_cxt);
-            t->upsert_plan = nullptr;
+            plan = nullptr;
         }
     }
     cache_cxt = nullptr;
@@ -103,7 +105,11 @@ void on_relcache_invalidation(Datum, Oid relid) {
     }
 }
 
-char *cache_strdup(const char *s) { return MemoryContextStrdup(cache_cxt, s); }
+// Where build/check code allocates what it keeps: the cache generation, or
+// the caller's context for a check that keeps nothing.
+MemoryContext keep_cxt = nullptr;
+
+char *cache_strdup(const char *s) { return MemoryContextStrdup(keep_cxt, s); }
 
 char *qualified_name(Relation rel) {
     return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
@@ -200,14 +206,14 @@ RegProcedure index_equality(Relation index, int keyno) {
     return get_opcode(op);
 }
 
-Target *build_target(const ConfigRow &cfg) {
+// Checks a managed table's shape and fills t (allocating in keep_cxt).
+void fill_target(const ConfigRow &cfg, Target &t) {
     Relation prel = table_open(cfg.parent, AccessShareLock);
     Relation lrel = try_table_open(cfg.ls, AccessShareLock);
     const char *pname = RelationGetRelationName(prel);
     if (lrel == nullptr)
         shape_error(pname, "Its last-status table no longer exists.");
 
-    Target t;
     t.parent = cfg.parent;
     t.ls = cfg.ls;
     t.ls_owner = lrel->rd_rel->relowner;
@@ -239,6 +245,7 @@ Target *build_target(const ConfigRow &cfg) {
                     psprintf("Its primary key is not on \"%s\" alone.", devcol));
     t.ls_dev_eq = index_equality(pk, 0);
     t.ls_dev_collation = pk->rd_indcollation[0];
+    t.ls_dev_type = TupleDescAttr(RelationGetDescr(lrel), t.ls_dev_attno - 1)->atttypid;
     if (t.kind == DeviceKind::Text && OidIsValid(t.ls_dev_collation) &&
         !get_collation_isdeterministic(t.ls_dev_collation))
         shape_error(RelationGetRelationName(lrel),
@@ -260,8 +267,8 @@ Target *build_target(const ConfigRow &cfg) {
     initStringInfo(&set_excl);
     initStringInfo(&set_n);
     AttrNumber *attnos = static_cast<AttrNumber *>(
-        MemoryContextAllocZero(cache_cxt, sizeof(AttrNumber) * ldesc->natts));
-    Oid *types = static_cast<Oid *>(MemoryContextAllocZero(cache_cxt, sizeof(Oid) * ldesc->natts));
+        MemoryContextAllocZero(keep_cxt, sizeof(AttrNumber) * ldesc->natts));
+    Oid *types = static_cast<Oid *>(MemoryContextAllocZero(keep_cxt, sizeof(Oid) * ldesc->natts));
     int n = 0;
     for (int i = 0; i < ldesc->natts; ++i) {
         Form_pg_attribute la = TupleDescAttr(ldesc, i);
@@ -305,7 +312,12 @@ Target *build_target(const ConfigRow &cfg) {
 
     table_close(lrel, NoLock);
     table_close(prel, NoLock);
+}
 
+Target *build_target(const ConfigRow &cfg) {
+    Target t;
+    keep_cxt = cache_cxt;
+    fill_target(cfg, t);
     bool found = false;
     auto *entry = static_cast<Target *>(hash_search(target_hash, &cfg.parent, HASH_ENTER, &found));
     *entry = t;
@@ -461,6 +473,15 @@ RelInfo *rel_info(Relation rel) { return lookup(rel, false); }
 RelInfo *rel_info_if_managed(Relation rel) { return lookup(rel, true); }
 
 void install_invalidation() { CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0); }
+
+void check_managed_shape(Oid relid) {
+    ConfigRow cfg;
+    if (!find_config(relid, &cfg) || cfg.parent != relid)
+        return;
+    Target t;
+    keep_cxt = CurrentMemoryContext;
+    fill_target(cfg, t);
+}
 
 void encode_device(DeviceKind kind, Datum value, KeyBytes *out) {
     switch (kind) {

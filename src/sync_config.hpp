@@ -25,6 +25,15 @@ namespace hb::sync {
 
 enum class DeviceKind : uint8 { Int2, Int4, Int8, Text, Uuid };
 
+// The statements a target's writes may need, prepared lazily and kept.
+enum class SyncPlan : int {
+    NewestWins = 0,  // INSERT ... ON CONFLICT DO UPDATE ... WHERE stored time is older
+    Overwrite,       // the same, unconditional (the row is locked and recomputed)
+    Newest,          // SELECT the device's newest heartbeat
+    Remove,          // DELETE the device's row
+    Count
+};
+
 struct Target {
     Oid parent = InvalidOid;           // the managed partitioned table
     Oid ls = InvalidOid;               // its last-status table
@@ -33,6 +42,7 @@ struct Target {
     DeviceKind kind = DeviceKind::Int8;
     RegProcedure ls_dev_eq = InvalidOid;  // equality of the pkey's opclass
     Oid ls_dev_collation = InvalidOid;
+    Oid ls_dev_type = InvalidOid;      // type of the device column (a statement parameter)
     AttrNumber ls_dev_attno = 0;
     AttrNumber ls_ts_attno = 0;
     int ls_natts = 0;
@@ -51,7 +61,7 @@ struct Target {
     int n_cols = 0;                    // how many columns the lists name
     AttrNumber *col_ls_attnos = nullptr;  // ls attno of each listed column
     Oid *col_types = nullptr;          // and its type
-    SPIPlanPtr upsert_plan = nullptr;  // INSERT ... ON CONFLICT newest-wins, prepared lazily
+    SPIPlanPtr plans[static_cast<int>(SyncPlan::Count)] = {};
 };
 
 struct RelInfo {
@@ -84,6 +94,11 @@ RelInfo *rel_info(Relation rel);
 // The same, or NULL (no error) when rel is not managed any more, e.g. a
 // detached partition that kept its statement triggers.
 RelInfo *rel_info_if_managed(Relation rel);
+
+// Raises the error a trigger would raise if managed table relid (a row of
+// hb_config) no longer has the shape its registration needs; does nothing
+// for a relation that is not a managed table.
+void check_managed_shape(Oid relid);
 
 // Registers the relcache callback (once, from _PG_init).
 void install_invalidation();

@@ -1,7 +1,7 @@
 -- What hb_manage() creates and records, the no-op second call, and
 -- hb_unmanage().
 BEGIN;
-SELECT plan(42);
+SELECT plan(45);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -152,6 +152,8 @@ SELECT results_eq($$SELECT status FROM device_last_status$$, $$VALUES ('kept')$$
     'after hb_unmanage inserts no longer touch the last-status table');
 SELECT throws_ok($$SELECT hb_unmanage('heartbeats')$$, '55000',
     '"heartbeats" is not managed by hb_lifecycle', 'hb_unmanage of a table that is not managed is refused');
+SELECT throws_ok($$SELECT hb_unmanage(0)$$, '42P01', 'relation with OID 0 does not exist',
+    'hb_unmanage of a table that does not exist is refused');
 SELECT throws_ok($$SELECT hb_manage('heartbeats')$$, '42P07',
     'relation "public.device_last_status" already exists',
     'managing it again needs a new last-status table (the old one is kept)');
@@ -161,6 +163,18 @@ SELECT lives_ok($$SELECT hb_manage('heartbeats', last_status_table => 'device_la
 INSERT INTO heartbeats VALUES (1, '2026-12-01 12:00', 'again', 50, '{}');
 SELECT results_eq($$SELECT status FROM device_last_status_v2$$, $$VALUES ('again')$$,
     'after managing it again inserts reach the new last-status table');
+
+-- ------------------------------------------------------------ triggers made by hand
+CREATE TABLE rogue (device_id bigint, ts timestamptz);
+CREATE TRIGGER rogue_row AFTER INSERT ON rogue FOR EACH ROW EXECUTE FUNCTION hb_sync_row();
+SELECT throws_ok($$INSERT INTO rogue VALUES (1, '2026-12-01 10:00+00')$$, '55000',
+    '"rogue" has hb_lifecycle triggers but is not a managed table',
+    'an hb_lifecycle trigger on a table that is not managed fails with a clear error');
+CREATE TABLE rogue2 (device_id bigint, ts timestamptz);
+CREATE TRIGGER rogue_stmt BEFORE INSERT ON rogue2 FOR EACH STATEMENT EXECUTE FUNCTION hb_sync_insert();
+SELECT throws_ok($$INSERT INTO rogue2 VALUES (1, '2026-12-01 10:00+00')$$, '39P01',
+    'hb_sync_insert() fired for the wrong event on "rogue2"',
+    'an hb_lifecycle trigger function fired for the wrong event fails with a clear error');
 
 -- ------------------------------------------------------------ dropping a managed table
 -- hb_config keeps one row per managed parent: a dropped parent must not

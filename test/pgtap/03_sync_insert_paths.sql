@@ -1,7 +1,7 @@
 -- Every way a heartbeat is inserted keeps device_last_status in sync, in the
 -- same transaction.
 BEGIN;
-SELECT plan(26);
+SELECT plan(28);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -209,6 +209,18 @@ SELECT 800 + i % 5, '2026-12-04 12:00+00'::timestamptz + i * interval '1 day', '
 FROM generate_series(0, 20) i;
 SELECT results_eq($$SELECT * FROM pg_temp.last(800, 804)$$, $$SELECT * FROM pg_temp.newest(800, 804)$$,
     'one INSERT over 21 partitions is kept in sync');
+
+-- INSERT ... SELECT reading the heartbeats table itself.
+INSERT INTO heartbeats SELECT device_id, ts + interval '1 hour', 'self-' || status, battery
+FROM heartbeats WHERE device_id BETWEEN 10 AND 12;
+SELECT results_eq($$SELECT device_id, status FROM pg_temp.last(10, 12)$$,
+    $$VALUES (10::bigint, 'self-c'::text), (11, 'self-b'), (12, 'self-d')$$,
+    'INSERT ... SELECT from the heartbeats table itself is kept in sync');
+
+-- One statement for 20000 devices.
+INSERT INTO heartbeats SELECT 100000 + i, '2026-12-02 10:00+00', 'many', i FROM generate_series(1, 20000) i;
+SELECT is((SELECT count(*) FROM pg_temp.last(100001, 120000)), 20000::bigint,
+    'one INSERT of 20000 devices adds 20000 rows to device_last_status');
 
 -- The whole table, after all of the above.
 SELECT results_eq($$SELECT * FROM device_last_status ORDER BY device_id$$,

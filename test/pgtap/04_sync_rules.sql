@@ -1,7 +1,7 @@
 -- The rules of device_last_status: newest time wins, retries are stored
 -- once, rolled-back inserts leave no trace, NULL device or time is refused.
 BEGIN;
-SELECT plan(48);
+SELECT plan(54);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -213,6 +213,42 @@ SELECT throws_ok($$INSERT INTO heartbeats VALUES (36, '2026-12-01 11:00+00', 'af
     '23514', NULL, 'a failing statement ...');
 SELECT results_eq($$SELECT status FROM pg_temp.last(36)$$, $$VALUES ('before')$$,
     '... leaves the row of the statement before it');
+
+-- ------------------------------------------------------------ other BEFORE triggers
+SELECT is(current_setting('hb_lifecycle.skip_duplicate_heartbeats'), 'on',
+    'hb_lifecycle.skip_duplicate_heartbeats is on by default');
+-- hb_lifecycle's BEFORE trigger fires after the others (name order): it
+-- sees the row they produced.
+CREATE FUNCTION pg_temp.normalize() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.ts := date_trunc('minute', NEW.ts);
+    IF NEW.status = 'drop me' THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER normalize BEFORE INSERT ON heartbeats FOR EACH ROW EXECUTE FUNCTION pg_temp.normalize();
+INSERT INTO heartbeats VALUES (40, '2026-12-01 10:00:10+00', 'first', 1);
+SELECT pg_temp.mark('normalized');
+INSERT INTO heartbeats VALUES (40, '2026-12-01 10:00:40+00', 'same minute', 2);
+SELECT is(pg_temp.hits_since('normalized'), 1::bigint,
+    'a row made a retry by another BEFORE trigger is recognised as one');
+SELECT results_eq($$SELECT ts, status FROM pg_temp.last(40)$$,
+    $$VALUES ('2026-12-01 10:00+00'::timestamptz, 'first'::text)$$,
+    'device_last_status has the row as the other BEFORE trigger changed it');
+INSERT INTO heartbeats VALUES (40, '2026-12-01 11:00+00', 'drop me', 3);
+SELECT results_eq($$SELECT status FROM pg_temp.last(40)$$, $$VALUES ('first')$$,
+    'a row another BEFORE trigger skips does not reach device_last_status');
+DROP TRIGGER normalize ON heartbeats;
+
+-- A device row removed from device_last_status by hand comes back with its next heartbeat.
+DELETE FROM device_last_status WHERE device_id = 40;
+INSERT INTO heartbeats VALUES (40, '2026-12-01 09:00+00', 'older, after manual delete', 4);
+SELECT results_eq($$SELECT status FROM pg_temp.last(40)$$, $$VALUES ('older, after manual delete')$$,
+    'after a manual DELETE from device_last_status the next heartbeat of the device is stored');
+DELETE FROM heartbeats WHERE device_id = 40 AND ts = '2026-12-01 09:00+00';
+SELECT results_eq($$SELECT status FROM pg_temp.last(40)$$, $$VALUES ('first')$$,
+    '... and a DELETE recomputes it from the heartbeats');
 
 -- ------------------------------------------------------------ the whole table
 SELECT results_eq($$SELECT * FROM device_last_status ORDER BY device_id$$,

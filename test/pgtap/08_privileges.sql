@@ -2,7 +2,7 @@
 -- needs INSERT on the heartbeats table only, never a privilege on the
 -- last-status table.
 BEGIN;
-SELECT plan(42);
+SELECT plan(46);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -131,6 +131,17 @@ COPY fleet.heartbeats FROM STDIN;
 RESET ROLE;
 SELECT results_eq($$SELECT status FROM fleet.device_last_status WHERE device_id = 5$$, $$VALUES ('copy-2')$$,
     'COPY by the app role keeps device_last_status in sync');
+
+-- A partition the owner creates later.
+SELECT is(pg_temp.as_role('hb_tap_owner', $q$
+    CREATE TABLE fleet.hb_2026_12_03 PARTITION OF fleet.heartbeats FOR VALUES FROM ('2026-12-03') TO ('2026-12-04');
+$q$), 'ok', 'the owner creates a partition later');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'fleet.hb_2026_12_03'::regclass), 5::bigint,
+    '... which gets the five triggers');
+SELECT is(pg_temp.as_role('hb_tap_app', $$INSERT INTO fleet.heartbeats VALUES (6, '2026-12-03 10:00+00', 'new partition')$$),
+    'ok', 'the app role inserts into it');
+SELECT results_eq($$SELECT status FROM fleet.device_last_status WHERE device_id = 6$$, $$VALUES ('new partition')$$,
+    '... and device_last_status is updated');
 
 -- ------------------------------------------------------------ membership, unmanage
 SELECT is(pg_temp.as_role('hb_tap_owner', $q$

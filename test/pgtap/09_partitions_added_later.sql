@@ -1,7 +1,7 @@
 -- Partitions created or attached after hb_manage get hb_lifecycle's
 -- statement triggers from the event trigger, and are kept in sync.
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -64,6 +64,10 @@ INSERT INTO heartbeats VALUES (5, '2026-12-05 09:00+00', 'older via parent');
 SELECT results_eq($$SELECT * FROM device_last_status WHERE device_id = 5$$,
     $$VALUES (5::bigint, '2026-12-05 10:00+00'::timestamptz, 'reordered'::text)$$,
     'an attached table with another column order is kept in sync');
+INSERT INTO hb_2026_12_05 VALUES ('retry', '2026-12-05 10:00+00', 5);
+INSERT INTO heartbeats VALUES (5, '2026-12-05 10:00+00', 'retry via parent');
+SELECT is((SELECT count(*) FROM heartbeats WHERE device_id = 5), 2::bigint,
+    'retries into a table with another column order are skipped');
 
 -- DETACH and ATTACH again: no trigger twice.
 ALTER TABLE heartbeats DETACH PARTITION hb_2026_12_04;

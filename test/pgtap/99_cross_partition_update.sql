@@ -1,9 +1,10 @@
 -- An UPDATE that moves a heartbeat to another partition (PostgreSQL turns it
 -- into a DELETE and an INSERT: the INSERT fires the row triggers of the
 -- destination, but no INSERT statement trigger) is kept in sync, and the
--- session goes on normally afterwards. Kept in its own file: a failure here
--- must not hide the results of the other files (it runs last: see the
--- report of the bug this file found).
+-- session goes on normally afterwards. This file runs last: when row
+-- movement leaves hb_lifecycle's state behind, the next statement of the
+-- session can fail or take the backend (and with it the cluster's other
+-- sessions) down, and no other file should pay for that.
 BEGIN;
 SELECT plan(11);
 SET LOCAL TimeZone = 'UTC';

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The main job of hb_lifecycle, end to end, on a scratch PostgreSQL 15
+# cluster: install what is missing, build and install the extension, start
+# a cluster with shared_preload_libraries = 'pg_cron,hb_lifecycle', create a
+# heartbeats table, register it, insert heartbeats for a few hundred devices
+# the way devices send them (late, out of order, retried), show their last
+# status, check it against the heartbeats, and stop the cluster.
+#
+#   scripts/demo.sh        (as root on a fresh Debian 12 machine)
+#
+# HB_DEMO_DIR (default /tmp/hb_lifecycle_demo) and HB_DEMO_PORT (54330)
+# choose where the scratch cluster lives.
+set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+DIR="${HB_DEMO_DIR:-/tmp/hb_lifecycle_demo}"
+PORT="${HB_DEMO_PORT:-54330}"
+DEVICES="${HB_DEMO_DEVICES:-300}"
+
+ensure_packages
+build_and_install
+stop_cluster "$DIR"
+rm -rf "$DIR"
+log "starting a scratch cluster in $DIR (port $PORT, socket only)"
+start_cluster "$DIR" "$PORT"
+trap 'log "stopping the cluster"; stop_cluster "$DIR"' EXIT
+as_pg createdb -h "$DIR" -p "$PORT" fleet
+run() { pg_psql "$DIR" "$PORT" fleet "$@"; }
+
+log "creating the heartbeats table and registering it"
+run <<'SQL'
+CREATE EXTENSION hb_lifecycle;
+SET TimeZone = 'UTC';
+CREATE TABLE heartbeats (
+    device_id   bigint      NOT NULL,
+    ts          timestamptz NOT NULL,
+    status      text        NOT NULL,
+    battery_pct smallint,
+    rssi_dbm    smallint,
+    firmware    text,
+    seq         bigint,
+    payload     jsonb
+) PARTITION BY RANGE (ts);
+DO $$
+DECLARE d date;
+BEGIN
+    FOR d IN SELECT generate_series(current_date - 1, current_date + 1, interval '1 day')::date LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF heartbeats FOR VALUES FROM (%L) TO (%L)',
+                       'hb_' || to_char(d, 'YYYY_MM_DD'), d::timestamptz, (d + 1)::timestamptz);
+    END LOOP;
+END $$;
+SELECT hb_manage('heartbeats');
+SELECT parent, device_column, time_column, last_status_table, partition_prefix FROM hb_config;
+SQL
+
+log "inserting heartbeats for $DEVICES devices: batches, single rows, late and retried ones"
+run -v devices="$DEVICES" <<'SQL'
+SET TimeZone = 'UTC';
+SET demo.devices = :devices;
+-- Ten rounds of heartbeats, one per device per round, sent in batches of 100
+-- devices, each heartbeat jittered by up to 15 s around its round.
+DO $$
+DECLARE r int; b int;
+BEGIN
+    FOR r IN 1..10 LOOP
+        FOR b IN 0..(current_setting('demo.devices')::int - 1) / 100 LOOP
+            INSERT INTO heartbeats
+            SELECT d, date_trunc('hour', now()) - interval '2 hours' + r * interval '1 minute'
+                      + (random() * 30 - 15) * interval '1 second',
+                   (ARRAY['ok', 'ok', 'ok', 'degraded', 'low_battery'])[1 + (d + r) % 5],
+                   (100 - r * 3 - d % 20)::smallint, (-55 - d % 30)::smallint, 'fw-2.4.' || (d % 3),
+                   r, jsonb_build_object('temp_c', 18 + d % 12, 'uptime_s', r * 60)
+              FROM generate_series(b * 100 + 1, least((b + 1) * 100, current_setting('demo.devices')::int)) d;
+        END LOOP;
+    END LOOP;
+END $$;
+-- A device whose heartbeats arrive late and out of order.
+INSERT INTO heartbeats VALUES (1, now() - interval '3 hours', 'ok', 99, -50, 'fw-2.4.0', 0, '{"late": true}');
+-- An application retrying a single-row insert after a timeout.
+INSERT INTO heartbeats SELECT device_id, ts, status, battery_pct, rssi_dbm, firmware, seq, payload
+  FROM device_last_status WHERE device_id = 2;
+SQL
+
+log "last status of a few devices (one primary-key read each)"
+run <<'SQL'
+SET TimeZone = 'UTC';
+SELECT device_id, ts, status, battery_pct, payload FROM device_last_status
+ WHERE device_id IN (1, 2, 42, 150) ORDER BY device_id;
+SELECT status, count(*) AS devices FROM device_last_status GROUP BY status ORDER BY devices DESC;
+SELECT count(*) AS heartbeats, count(DISTINCT device_id) AS devices FROM heartbeats;
+SELECT * FROM hb_counters();
+SQL
+
+log "checking device_last_status against the heartbeats"
+mismatches=$(run -At -c "
+    SELECT count(*) FROM (SELECT DISTINCT ON (device_id) * FROM heartbeats
+                          ORDER BY device_id, ts DESC) h
+    FULL JOIN device_last_status l USING (device_id)
+    WHERE h.device_id IS NULL OR l.device_id IS NULL OR (h.*)::text <> (l.*)::text")
+[ "$mismatches" = 0 ] || die "$mismatches devices whose last status is not their newest heartbeat"
+log "every device's last status is its newest heartbeat"
