@@ -12,7 +12,7 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 # The Debian packages every job needs. Kept in one place.
 HB_PACKAGES=(
-    build-essential cmake pkg-config libgtest-dev
+    build-essential cmake pkg-config libgtest-dev clang-format
     postgresql-15 postgresql-server-dev-15 postgresql-contrib
     postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libipc-run-perl libcurl4-openssl-dev libssl-dev zlib1g-dev libmicrohttpd-dev

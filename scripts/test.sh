@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of hb_lifecycle on this machine and exits non-zero if any
 # fails:
+#   format     clang-format --Werror over the C++ sources (.clang-format)
 #   unit       GoogleTest unit tests of the pure C++ parts (CMake + ctest)
 #   regress    pg_regress, sql/ + expected/
 #   isolation  pg_isolation_regress, test/isolation/
@@ -8,7 +9,7 @@
 #   pgtap      pgTAP files run by pg_prove, test/pgtap/*.sql
 #   memcheck   valgrind memcheck of a backend running the triggers' paths
 #
-#   scripts/test.sh [unit|regress|isolation|tap|pgtap|memcheck ...]   (default: all)
+#   scripts/test.sh [format|unit|regress|isolation|tap|pgtap|memcheck ...]   (default: all)
 #
 # On a fresh Debian 12 machine run it as root: it installs what is missing
 # with apt-get, builds and installs the extension, and runs PostgreSQL as the
@@ -18,7 +19,7 @@ set -euo pipefail
 source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(unit regress isolation tap pgtap memcheck)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(format unit regress isolation tap pgtap memcheck)
 wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 ensure_packages
@@ -30,6 +31,14 @@ TREE="$WORK/tree"
 declare -a FAILED=()
 declare -a PASSED=()
 record() { if [ "$2" -eq 0 ]; then PASSED+=("$1"); else FAILED+=("$1"); fi; }
+
+if wants format; then
+    log "clang-format"
+    rc=0
+    (cd "$HB_ROOT" && clang-format --dry-run --Werror src/*.cpp src/*.hpp src/core/*.cpp \
+        src/core/*.hpp test/unit/*.cpp) || rc=$?
+    record format $rc
+fi
 
 if wants unit; then
     log "unit tests (CMake + GoogleTest)"

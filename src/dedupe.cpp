@@ -57,14 +57,13 @@ SnapshotData dirty_snapshot;       // scans point at it; re-initialised per prob
 
 [[noreturn]] void missing_value(Relation rel, RelInfo *ri, AttrNumber attno, const char *what) {
     const char *col = NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname);
-    ereport(ERROR,
-            (errcode(ERRCODE_NOT_NULL_VIOLATION),
-             errmsg("heartbeat without %s: column \"%s\" is NULL", what, col),
-             errdetail("%s is managed by hb_lifecycle; every heartbeat needs a device and a "
-                       "time, and nothing of this row was stored.",
-                       ri->target->parent_sql),
-             errhint("Send a value for \"%s\" in the INSERT or COPY.", col),
-             errtablecol(rel, attno)));
+    ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                    errmsg("heartbeat without %s: column \"%s\" is NULL", what, col),
+                    errdetail("%s is managed by hb_lifecycle; every heartbeat needs a device and a "
+                              "time, and nothing of this row was stored.",
+                              ri->target->parent_sql),
+                    errhint("Send a value for \"%s\" in the INSERT or COPY.", col),
+                    errtablecol(rel, attno)));
     pg_unreachable();
 }
 
@@ -108,9 +107,9 @@ bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
         MemoryContext old = MemoryContextSwitchTo(p->cxt);
         index_rescan(p->scan, keys, 2, nullptr, 0);
         bool found = index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
-        TransactionId xwait = !found                                   ? InvalidTransactionId
+        TransactionId xwait = !found                                      ? InvalidTransactionId
                               : TransactionIdIsValid(dirty_snapshot.xmin) ? dirty_snapshot.xmin
-                                                                         : dirty_snapshot.xmax;
+                                                                          : dirty_snapshot.xmax;
         ItemPointerData tid = p->slot->tts_tid;
         // Drop the pins the scan and the slot hold before anything can wait.
         ExecClearTuple(p->slot);

@@ -27,10 +27,10 @@ void raise_failure(Failure kind, ErrorData *edata, const char *what) {
         ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory"),
                         errdetail("A C++ allocation in hb_lifecycle failed.")));
     const char *message = kind == Failure::cxx ? what : "unknown C++ exception";
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("hb_lifecycle internal error: %s", message),
-                    errhint("This is a bug in hb_lifecycle; please report it with the "
-                            "statement that raised it.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INTERNAL_ERROR), errmsg("hb_lifecycle internal error: %s", message),
+             errhint("This is a bug in hb_lifecycle; please report it with the "
+                     "statement that raised it.")));
     pg_unreachable();
 }
 

@@ -119,9 +119,7 @@ auto pg_call(F &&f) -> decltype(f()) {
             }
         }
         PG_CATCH();
-        {
-            edata = detail::capture_error(caller_context);
-        }
+        { edata = detail::capture_error(caller_context); }
         PG_END_TRY();
         if (edata != nullptr)
             throw PgError(edata);
@@ -140,9 +138,7 @@ auto pg_call(F &&f) -> decltype(f()) {
             }
         }
         PG_CATCH();
-        {
-            edata = detail::capture_error(caller_context);
-        }
+        { edata = detail::capture_error(caller_context); }
         PG_END_TRY();
         if (edata != nullptr)
             throw PgError(edata);

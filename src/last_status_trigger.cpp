@@ -112,30 +112,30 @@ void end_of_statement() {
 void on_xact(XactEvent event, void *) {
     guarded([&] {
         switch (event) {
-        case XACT_EVENT_PRE_COMMIT:
-        case XACT_EVENT_PRE_PREPARE:
-            // Safety net: rows no statement trigger flushed are written now,
-            // still inside the transaction (an error here aborts it). There
-            // is no statement, hence no active snapshot, at this point.
-            if (!buffer.empty()) {
-                PushActiveSnapshot(GetTransactionSnapshot());
-                while (!buffer.empty())
-                    flush_top();
-                PopActiveSnapshot();
-            }
-            dedupe_close_scans();
-            break;
-        case XACT_EVENT_COMMIT:
-        case XACT_EVENT_PREPARE:
-        case XACT_EVENT_PARALLEL_COMMIT:
-        case XACT_EVENT_ABORT:
-        case XACT_EVENT_PARALLEL_ABORT:
-            buffer.clear();
-            end_of_transaction();
-            dedupe_end_of_transaction();
-            break;
-        default:
-            break;
+            case XACT_EVENT_PRE_COMMIT:
+            case XACT_EVENT_PRE_PREPARE:
+                // Safety net: rows no statement trigger flushed are written now,
+                // still inside the transaction (an error here aborts it). There
+                // is no statement, hence no active snapshot, at this point.
+                if (!buffer.empty()) {
+                    PushActiveSnapshot(GetTransactionSnapshot());
+                    while (!buffer.empty())
+                        flush_top();
+                    PopActiveSnapshot();
+                }
+                dedupe_close_scans();
+                break;
+            case XACT_EVENT_COMMIT:
+            case XACT_EVENT_PREPARE:
+            case XACT_EVENT_PARALLEL_COMMIT:
+            case XACT_EVENT_ABORT:
+            case XACT_EVENT_PARALLEL_ABORT:
+                buffer.clear();
+                end_of_transaction();
+                dedupe_end_of_transaction();
+                break;
+            default:
+                break;
         }
     });
 }

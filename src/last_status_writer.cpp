@@ -178,27 +178,27 @@ SPIPlanPtr plan_for(Target *t, SpiState *spi, SyncPlan which) {
     int nargs = 1;
     Oid *types = &t->ls_dev_type;
     switch (which) {
-    case SyncPlan::NewestWins:
-    case SyncPlan::Overwrite:
-        appendStringInfo(&sql, "INSERT INTO %s AS l (%s) VALUES (", t->ls_sql, t->col_list_sql);
-        for (int i = 0; i < t->n_cols; ++i)
-            appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
-        appendStringInfo(&sql, ") ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s)", t->dev_sql,
-                         t->set_list_sql, t->set_excluded_sql);
-        if (which == SyncPlan::NewestWins)
-            appendStringInfo(&sql, " WHERE l.%s < EXCLUDED.%s", t->ts_sql, t->ts_sql);
-        nargs = t->n_cols;
-        types = t->col_types;
-        break;
-    case SyncPlan::Newest:
-        appendStringInfo(&sql, "SELECT %s FROM %s h WHERE h.%s = $1 ORDER BY h.%s DESC LIMIT 1",
-                         t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql);
-        break;
-    case SyncPlan::Remove:
-        appendStringInfo(&sql, "DELETE FROM %s WHERE %s = $1", t->ls_sql, t->dev_sql);
-        break;
-    case SyncPlan::Count:
-        elog(ERROR, "hb_lifecycle: no such statement");
+        case SyncPlan::NewestWins:
+        case SyncPlan::Overwrite:
+            appendStringInfo(&sql, "INSERT INTO %s AS l (%s) VALUES (", t->ls_sql, t->col_list_sql);
+            for (int i = 0; i < t->n_cols; ++i)
+                appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
+            appendStringInfo(&sql, ") ON CONFLICT (%s) DO UPDATE SET (%s) = ROW(%s)", t->dev_sql,
+                             t->set_list_sql, t->set_excluded_sql);
+            if (which == SyncPlan::NewestWins)
+                appendStringInfo(&sql, " WHERE l.%s < EXCLUDED.%s", t->ts_sql, t->ts_sql);
+            nargs = t->n_cols;
+            types = t->col_types;
+            break;
+        case SyncPlan::Newest:
+            appendStringInfo(&sql, "SELECT %s FROM %s h WHERE h.%s = $1 ORDER BY h.%s DESC LIMIT 1",
+                             t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql);
+            break;
+        case SyncPlan::Remove:
+            appendStringInfo(&sql, "DELETE FROM %s WHERE %s = $1", t->ls_sql, t->dev_sql);
+            break;
+        case SyncPlan::Count:
+            elog(ERROR, "hb_lifecycle: no such statement");
     }
     SPIPlanPtr prepared = SPI_prepare(sql.data, nargs, types);
     MemoryContextSwitchTo(spi->env.caller_cxt);
@@ -351,8 +351,8 @@ bool own_version(TupleTableSlot *slot) {
 constexpr uint16 kChangeLockTag = 0x4842;  // "HB"
 
 void lock_device_for_change(Target *t, const char *key, uint32 len) {
-    uint64 h = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key),
-                                   static_cast<int>(len), 0);
+    uint64 h =
+        hash_bytes_extended(reinterpret_cast<const unsigned char *>(key), static_cast<int>(len), 0);
     LOCKTAG tag;
     SET_LOCKTAG_ADVISORY(tag, t->ls, static_cast<uint32>(h >> 32), static_cast<uint32>(h),
                          kChangeLockTag);
@@ -599,8 +599,7 @@ void recompute_after_change(Target *t, TriggerData *td, bool is_update) {
             bool candidate = ch.added;  // a device with no row yet gets one
             if (found) {
                 bool isnull = false;
-                TimestampTz cur =
-                    DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
+                TimestampTz cur = DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
                 candidate = isnull || (ch.removed && cur <= ch.newest_removed) ||
                             (ch.added && cur < ch.newest_added);
             }

@@ -158,13 +158,15 @@ bool valid_prefix(const char *p) {
 
 bool supported_device_type(Oid type) {
     switch (getBaseType(type)) {
-    case INT2OID:
-    case INT4OID:
-    case INT8OID:
-    case TEXTOID:
-    case VARCHAROID:
-    case UUIDOID: return true;
-    default: return false;
+        case INT2OID:
+        case INT4OID:
+        case INT8OID:
+        case TEXTOID:
+        case VARCHAROID:
+        case UUIDOID:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -241,11 +243,11 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
 
         appendStringInfo(&sql, "SELECT 1 FROM %s.hb_config WHERE parent = $1", ext);
         if (query_exists(&env, sql.data, REGCLASSOID, ObjectIdGetDatum(parent))) {
-            ereport(NOTICE, (errmsg("\"%s\" is already managed by hb_lifecycle; nothing changed",
-                                    pname),
-                             errhint("Its settings are in hb_config. To register it anew, run "
-                                     "SELECT hb_unmanage('%s') first.",
-                                     qualified(parent))));
+            ereport(NOTICE,
+                    (errmsg("\"%s\" is already managed by hb_lifecycle; nothing changed", pname),
+                     errhint("Its settings are in hb_config. To register it anew, run "
+                             "SELECT hb_unmanage('%s') first.",
+                             qualified(parent))));
             spi_env_end(&env);
             relation_close(prel, NoLock);
             PG_RETURN_VOID();
@@ -268,9 +270,10 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                             errhint("Pass the name of the time column: time_column => '...'.")));
         AttrNumber dev_att = get_attnum(parent, devcol);
         if (dev_att == InvalidAttrNumber)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                            errmsg("column \"%s\" of \"%s\" does not exist", devcol, pname),
-                            errhint("Pass the name of the device column: device_column => '...'.")));
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_COLUMN),
+                     errmsg("column \"%s\" of \"%s\" does not exist", devcol, pname),
+                     errhint("Pass the name of the device column: device_column => '...'.")));
         if (dev_att == ts_att)
             bad_argument("hb_manage: device_column and time_column must be different columns",
                          nullptr);
@@ -319,10 +322,10 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
 
         // The other arguments.
         if (strcmp(granularity, "day") != 0 && strcmp(granularity, "month") != 0)
-            bad_argument(psprintf("hb_manage: granularity must be 'day' or 'month', not '%s'",
-                                  granularity),
-                         "Daily partitions suit most fleets; monthly ones small fleets with long "
-                         "retention.");
+            bad_argument(
+                psprintf("hb_manage: granularity must be 'day' or 'month', not '%s'", granularity),
+                "Daily partitions suit most fleets; monthly ones small fleets with long "
+                "retention.");
         if (premake < 0 || premake > 1000)
             bad_argument(psprintf("hb_manage: premake must be between 0 and 1000, not %d", premake),
                          "premake is how many partitions to create ahead of today.");
@@ -346,10 +349,11 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
         ListCell *lc;
         foreach (lc, ancestors)
             if (query_exists(&env, sql.data, OIDOID, ObjectIdGetDatum(lfirst_oid(lc))))
-                ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                                errmsg("\"%s\" is a partition of managed table \"%s\"", pname,
-                                       get_rel_name(lfirst_oid(lc))),
-                                errhint("Its rows are already kept by that table's registration.")));
+                ereport(ERROR,
+                        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                         errmsg("\"%s\" is a partition of managed table \"%s\"", pname,
+                                get_rel_name(lfirst_oid(lc))),
+                         errhint("Its rows are already kept by that table's registration.")));
         foreach (lc, tree) {
             Oid part = lfirst_oid(lc);
             if (part != parent && query_exists(&env, sql.data, OIDOID, ObjectIdGetDatum(part)))
@@ -379,15 +383,15 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                          "A prefix is 1 to 52 characters: lower-case letters, digits and "
                          "underscores, not starting with a digit. Pass partition_prefix => '...'.");
         resetStringInfo(&sql);
-        appendStringInfo(&sql, "SELECT parent::pg_catalog.text FROM %s.hb_config WHERE "
-                               "partition_prefix OPERATOR(pg_catalog.=) $1",
+        appendStringInfo(&sql,
+                         "SELECT parent::pg_catalog.text FROM %s.hb_config WHERE "
+                         "partition_prefix OPERATOR(pg_catalog.=) $1",
                          ext);
         if (query_exists(&env, sql.data, TEXTOID, CStringGetTextDatum(use_prefix)))
-            ereport(ERROR,
-                    (errcode(ERRCODE_DUPLICATE_OBJECT),
-                     errmsg("partition prefix \"%s\" is already used by \"%s\"", use_prefix,
-                            SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-                     errhint("Pass another one: partition_prefix => '...'.")));
+            ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                            errmsg("partition prefix \"%s\" is already used by \"%s\"", use_prefix,
+                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+                            errhint("Pass another one: partition_prefix => '...'.")));
 
         // Facts of the parent; then let go of our reference (the lock stays
         // until commit): DDL on a relation refuses while we hold it open.
@@ -442,7 +446,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                                  "then call hb_manage again.")));
             }
             resetStringInfo(&sql);
-            appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s, %s)", parent_sql, dev_sql, ts_sql);
+            appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s, %s)", parent_sql, dev_sql,
+                             ts_sql);
             spi_run(&env, sql.data, SPI_OK_UTILITY);
         }
 
@@ -451,7 +456,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
         // stays HOT (no index entry per heartbeat).
         const char *ls_sql = quote_qualified_identifier(nspname, lsname);
         resetStringInfo(&sql);
-        appendStringInfo(&sql, "CREATE TABLE %s (LIKE %s) WITH (fillfactor = 50)", ls_sql, parent_sql);
+        appendStringInfo(&sql, "CREATE TABLE %s (LIKE %s) WITH (fillfactor = 50)", ls_sql,
+                         parent_sql);
         spi_run(&env, sql.data, SPI_OK_UTILITY);
         resetStringInfo(&sql);
         appendStringInfo(&sql, "ALTER TABLE %s ADD PRIMARY KEY (%s)", ls_sql, dev_sql);
@@ -499,11 +505,12 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                          "granularity, premake, retention, last_status_table, partition_prefix) "
                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                          ext);
-        Oid types[8] = {REGCLASSOID, NAMEOID, NAMEOID, TEXTOID, INT4OID, INTERVALOID, REGCLASSOID, TEXTOID};
-        Datum values[8] = {ObjectIdGetDatum(parent), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
-                           CStringGetTextDatum(granularity), Int32GetDatum(premake),
-                           IntervalPGetDatum(retention), ObjectIdGetDatum(ls),
-                           CStringGetTextDatum(use_prefix)};
+        Oid types[8] = {REGCLASSOID, NAMEOID,     NAMEOID,     TEXTOID,
+                        INT4OID,     INTERVALOID, REGCLASSOID, TEXTOID};
+        Datum values[8] = {ObjectIdGetDatum(parent), PG_GETARG_DATUM(1),
+                           PG_GETARG_DATUM(2),       CStringGetTextDatum(granularity),
+                           Int32GetDatum(premake),   IntervalPGetDatum(retention),
+                           ObjectIdGetDatum(ls),     CStringGetTextDatum(use_prefix)};
         spi_run_args(&env, sql.data, 8, types, values, nullptr, SPI_OK_INSERT);
         spi_env_end(&env);
 
@@ -596,18 +603,19 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         spi_env_begin(&env, InvalidOid);
         // Managed tables the command touched: the table itself, one of its
         // partitions (ATTACH reports the parent), or its last-status table.
-        appendStringInfo(&sql,
-                         "SELECT DISTINCT c.parent::pg_catalog.oid "
-                         "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
-                         // pg_partition_ancestors() is empty for a plain table
-                         "CROSS JOIN LATERAL (SELECT d.objid AS relid UNION "
-                         "SELECT relid FROM pg_catalog.pg_partition_ancestors(d.objid)) a "
-                         "JOIN %s.hb_config c ON c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) "
-                         "a.relid OR c.last_status_table::pg_catalog.oid OPERATOR(pg_catalog.=) "
-                         "d.objid "
-                         "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-                         "AND d.object_type IN ('table', 'table column')",
-                         ext);
+        appendStringInfo(
+            &sql,
+            "SELECT DISTINCT c.parent::pg_catalog.oid "
+            "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
+            // pg_partition_ancestors() is empty for a plain table
+            "CROSS JOIN LATERAL (SELECT d.objid AS relid UNION "
+            "SELECT relid FROM pg_catalog.pg_partition_ancestors(d.objid)) a "
+            "JOIN %s.hb_config c ON c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) "
+            "a.relid OR c.last_status_table::pg_catalog.oid OPERATOR(pg_catalog.=) "
+            "d.objid "
+            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+            "AND d.object_type IN ('table', 'table column')",
+            ext);
         spi_run(&env, sql.data, SPI_OK_SELECT);
         int n = static_cast<int>(SPI_processed);
         Oid *roots = static_cast<Oid *>(palloc(sizeof(Oid) * Max(n, 1)));
@@ -637,12 +645,13 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
         const char *ext = extension_schema_quoted();
         StringInfoData sql;
         initStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "DELETE FROM %s.hb_config c USING pg_catalog.pg_event_trigger_dropped_objects() d "
-                         "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-                         "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
-                         "AND c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
-                         ext);
+        appendStringInfo(
+            &sql,
+            "DELETE FROM %s.hb_config c USING pg_catalog.pg_event_trigger_dropped_objects() d "
+            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+            "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+            "AND c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+            ext);
         SpiEnv env;
         spi_env_begin(&env, config_table_owner());
         spi_run(&env, sql.data, SPI_OK_DELETE);

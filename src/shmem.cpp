@@ -56,7 +56,9 @@ void startup_shmem() {
 
 }  // namespace
 
-const char *counter_name(Counter c) { return kNames[c]; }
+const char *counter_name(Counter c) {
+    return kNames[c];
+}
 
 void install_hooks() {
     prev_shmem_request_hook = shmem_request_hook;
@@ -65,7 +67,9 @@ void install_hooks() {
     shmem_startup_hook = startup_shmem;
 }
 
-bool attached() { return segment != nullptr; }
+bool attached() {
+    return segment != nullptr;
+}
 
 void add(Counter c, std::uint64_t n) {
     if (segment != nullptr && n > 0)

@@ -12,10 +12,10 @@
 namespace hb::shmem {
 
 enum Counter : int {
-    kDedupeHits = 0,         // retried heartbeats skipped
-    kLastStatusWrites,       // rows written to a last-status table
-    kLastStatusStaleSkips,   // heartbeats older than the device's current row
-    kLastStatusRecomputes,   // devices recomputed after UPDATE/DELETE
+    kDedupeHits = 0,        // retried heartbeats skipped
+    kLastStatusWrites,      // rows written to a last-status table
+    kLastStatusStaleSkips,  // heartbeats older than the device's current row
+    kLastStatusRecomputes,  // devices recomputed after UPDATE/DELETE
     kCounterCount
 };
 

@@ -59,8 +59,9 @@ Oid extension_schema_oid() {
     ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
     SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
     HeapTuple tuple = systable_getnext(scan);
-    Oid nsp = HeapTupleIsValid(tuple) ? reinterpret_cast<Form_pg_extension>(GETSTRUCT(tuple))->extnamespace
-                                      : InvalidOid;
+    Oid nsp = HeapTupleIsValid(tuple)
+                  ? reinterpret_cast<Form_pg_extension>(GETSTRUCT(tuple))->extnamespace
+                  : InvalidOid;
     systable_endscan(scan);
     table_close(rel, AccessShareLock);
     if (!OidIsValid(nsp))

@@ -41,20 +41,22 @@ MemoryContext cache_cxt = nullptr;  // current generation
 HTAB *rel_hash = nullptr;           // relid -> RelInfo
 HTAB *target_hash = nullptr;        // parent -> Target
 bool cache_stale = false;
-List *retired = NIL;                // earlier generations (MemoryContext), in TopMemoryContext
-List *retired_plans = NIL;          // their kept SPI plans
+List *retired = NIL;        // earlier generations (MemoryContext), in TopMemoryContext
+List *retired_plans = NIL;  // their kept SPI plans
 
 void create_cache() {
-    cache_cxt = AllocSetContextCreate(CacheMemoryContext, "hb_lifecycle sync cache",
-                                      ALLOCSET_SMALL_SIZES);
+    cache_cxt =
+        AllocSetContextCreate(CacheMemoryContext, "hb_lifecycle sync cache", ALLOCSET_SMALL_SIZES);
     HASHCTL ctl;
     memset(&ctl, 0, sizeof ctl);
     ctl.keysize = sizeof(Oid);
     ctl.entrysize = sizeof(RelInfo);
     ctl.hcxt = cache_cxt;
-    rel_hash = hash_create("hb_lifecycle relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    rel_hash =
+        hash_create("hb_lifecycle relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
     ctl.entrysize = sizeof(Target);
-    target_hash = hash_create("hb_lifecycle targets", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    target_hash =
+        hash_create("hb_lifecycle targets", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 // Moves the current generation aside; it is freed at transaction end.
@@ -109,7 +111,9 @@ void on_relcache_invalidation(Datum, Oid relid) {
 // the caller's context for a check that keeps nothing.
 MemoryContext keep_cxt = nullptr;
 
-char *cache_strdup(const char *s) { return MemoryContextStrdup(keep_cxt, s); }
+char *cache_strdup(const char *s) {
+    return MemoryContextStrdup(keep_cxt, s);
+}
 
 char *qualified_name(Relation rel) {
     return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
@@ -186,13 +190,24 @@ AttrNumber column_of(Relation rel, const char *col, const char *role) {
 
 bool device_kind_of(Oid type, DeviceKind *kind) {
     switch (getBaseType(type)) {
-    case INT2OID: *kind = DeviceKind::Int2; return true;
-    case INT4OID: *kind = DeviceKind::Int4; return true;
-    case INT8OID: *kind = DeviceKind::Int8; return true;
-    case TEXTOID:
-    case VARCHAROID: *kind = DeviceKind::Text; return true;
-    case UUIDOID: *kind = DeviceKind::Uuid; return true;
-    default: return false;
+        case INT2OID:
+            *kind = DeviceKind::Int2;
+            return true;
+        case INT4OID:
+            *kind = DeviceKind::Int4;
+            return true;
+        case INT8OID:
+            *kind = DeviceKind::Int8;
+            return true;
+        case TEXTOID:
+        case VARCHAROID:
+            *kind = DeviceKind::Text;
+            return true;
+        case UUIDOID:
+            *kind = DeviceKind::Uuid;
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -279,11 +294,11 @@ void fill_target(const ConfigRow &cfg, Target &t) {
             continue;
         Form_pg_attribute pat = TupleDescAttr(RelationGetDescr(prel), pa - 1);
         if (pat->atttypid != la->atttypid || pat->atttypmod != la->atttypmod)
-            shape_error(RelationGetRelationName(lrel),
-                        psprintf("Column \"%s\" has type %s here but %s in \"%s\".",
-                                 NameStr(la->attname),
-                                 format_type_with_typemod(la->atttypid, la->atttypmod),
-                                 format_type_with_typemod(pat->atttypid, pat->atttypmod), pname));
+            shape_error(
+                RelationGetRelationName(lrel),
+                psprintf("Column \"%s\" has type %s here but %s in \"%s\".", NameStr(la->attname),
+                         format_type_with_typemod(la->atttypid, la->atttypmod),
+                         format_type_with_typemod(pat->atttypid, pat->atttypmod), pname));
         const char *q = quote_identifier(NameStr(la->attname));
         appendStringInfo(&cols, "%s%s", n ? ", " : "", q);
         appendStringInfo(&nlist, "%sn.%s", n ? ", " : "", q);
@@ -468,11 +483,17 @@ RelInfo *lookup(Relation rel, bool missing_ok) {
 
 }  // namespace
 
-RelInfo *rel_info(Relation rel) { return lookup(rel, false); }
+RelInfo *rel_info(Relation rel) {
+    return lookup(rel, false);
+}
 
-RelInfo *rel_info_if_managed(Relation rel) { return lookup(rel, true); }
+RelInfo *rel_info_if_managed(Relation rel) {
+    return lookup(rel, true);
+}
 
-void install_invalidation() { CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0); }
+void install_invalidation() {
+    CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
+}
 
 void check_managed_shape(Oid relid) {
     ConfigRow cfg;
@@ -485,45 +506,46 @@ void check_managed_shape(Oid relid) {
 
 void encode_device(DeviceKind kind, Datum value, KeyBytes *out) {
     switch (kind) {
-    case DeviceKind::Int2:
-    case DeviceKind::Int4:
-    case DeviceKind::Int8: {
-        int64 v = kind == DeviceKind::Int2   ? DatumGetInt16(value)
-                  : kind == DeviceKind::Int4 ? DatumGetInt32(value)
-                                             : DatumGetInt64(value);
-        core::encode_int_to(v, out->int_buf);
-        out->data = out->int_buf;
-        out->len = core::kIntKeyBytes;
-        return;
-    }
-    case DeviceKind::Text: {
-        struct varlena *v = pg_detoast_datum_packed(reinterpret_cast<struct varlena *>(DatumGetPointer(value)));
-        out->data = VARDATA_ANY(v);
-        out->len = VARSIZE_ANY_EXHDR(v);
-        return;
-    }
-    case DeviceKind::Uuid:
-        out->data = reinterpret_cast<const char *>(DatumGetUUIDP(value)->data);
-        out->len = UUID_LEN;
-        return;
+        case DeviceKind::Int2:
+        case DeviceKind::Int4:
+        case DeviceKind::Int8: {
+            int64 v = kind == DeviceKind::Int2   ? DatumGetInt16(value)
+                      : kind == DeviceKind::Int4 ? DatumGetInt32(value)
+                                                 : DatumGetInt64(value);
+            core::encode_int_to(v, out->int_buf);
+            out->data = out->int_buf;
+            out->len = core::kIntKeyBytes;
+            return;
+        }
+        case DeviceKind::Text: {
+            struct varlena *v =
+                pg_detoast_datum_packed(reinterpret_cast<struct varlena *>(DatumGetPointer(value)));
+            out->data = VARDATA_ANY(v);
+            out->len = VARSIZE_ANY_EXHDR(v);
+            return;
+        }
+        case DeviceKind::Uuid:
+            out->data = reinterpret_cast<const char *>(DatumGetUUIDP(value)->data);
+            out->len = UUID_LEN;
+            return;
     }
 }
 
 Datum decode_device(DeviceKind kind, const char *key, uint32 len) {
     switch (kind) {
-    case DeviceKind::Int2:
-        return Int16GetDatum(static_cast<int16>(core::decode_int({key, len})));
-    case DeviceKind::Int4:
-        return Int32GetDatum(static_cast<int32>(core::decode_int({key, len})));
-    case DeviceKind::Int8:
-        return Int64GetDatum(core::decode_int({key, len}));
-    case DeviceKind::Text:
-        return PointerGetDatum(cstring_to_text_with_len(key, static_cast<int>(len)));
-    case DeviceKind::Uuid: {
-        auto *u = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
-        memcpy(u->data, key, UUID_LEN);
-        return UUIDPGetDatum(u);
-    }
+        case DeviceKind::Int2:
+            return Int16GetDatum(static_cast<int16>(core::decode_int({key, len})));
+        case DeviceKind::Int4:
+            return Int32GetDatum(static_cast<int32>(core::decode_int({key, len})));
+        case DeviceKind::Int8:
+            return Int64GetDatum(core::decode_int({key, len}));
+        case DeviceKind::Text:
+            return PointerGetDatum(cstring_to_text_with_len(key, static_cast<int>(len)));
+        case DeviceKind::Uuid: {
+            auto *u = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
+            memcpy(u->data, key, UUID_LEN);
+            return UUIDPGetDatum(u);
+        }
     }
     pg_unreachable();
 }

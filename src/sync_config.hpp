@@ -35,37 +35,37 @@ enum class SyncPlan : int {
 };
 
 struct Target {
-    Oid parent = InvalidOid;           // the managed partitioned table
-    Oid ls = InvalidOid;               // its last-status table
-    Oid ls_pkey = InvalidOid;          // primary key of ls, on the device column
-    Oid ls_owner = InvalidOid;         // role that writes ls through SPI
+    Oid parent = InvalidOid;    // the managed partitioned table
+    Oid ls = InvalidOid;        // its last-status table
+    Oid ls_pkey = InvalidOid;   // primary key of ls, on the device column
+    Oid ls_owner = InvalidOid;  // role that writes ls through SPI
     DeviceKind kind = DeviceKind::Int8;
     RegProcedure ls_dev_eq = InvalidOid;  // equality of the pkey's opclass
     Oid ls_dev_collation = InvalidOid;
-    Oid ls_dev_type = InvalidOid;      // type of the device column (a statement parameter)
+    Oid ls_dev_type = InvalidOid;  // type of the device column (a statement parameter)
     AttrNumber ls_dev_attno = 0;
     AttrNumber ls_ts_attno = 0;
     int ls_natts = 0;
-    bool fast_path = false;            // ls can be written with the table AM directly
-    bool text_device = false;          // device column is text-like: SQL sorts COLLATE "C"
-    char *parent_sql = nullptr;        // quoted, schema-qualified names
+    bool fast_path = false;      // ls can be written with the table AM directly
+    bool text_device = false;    // device column is text-like: SQL sorts COLLATE "C"
+    char *parent_sql = nullptr;  // quoted, schema-qualified names
     char *ls_sql = nullptr;
-    char *dev_sql = nullptr;           // quoted column names
+    char *dev_sql = nullptr;  // quoted column names
     char *ts_sql = nullptr;
-    char *col_list_sql = nullptr;      // "a", "b", ... : ls columns that exist in the parent
-    char *n_list_sql = nullptr;        // n."a", n."b", ...
+    char *col_list_sql = nullptr;  // "a", "b", ... : ls columns that exist in the parent
+    char *n_list_sql = nullptr;    // n."a", n."b", ...
     // The same without the device column (what an update sets):
-    char *set_list_sql = nullptr;      // "b", ...
-    char *set_excluded_sql = nullptr;  // EXCLUDED."b", ...
-    char *set_n_sql = nullptr;         // n."b", ...
-    int n_cols = 0;                    // how many columns the lists name
+    char *set_list_sql = nullptr;         // "b", ...
+    char *set_excluded_sql = nullptr;     // EXCLUDED."b", ...
+    char *set_n_sql = nullptr;            // n."b", ...
+    int n_cols = 0;                       // how many columns the lists name
     AttrNumber *col_ls_attnos = nullptr;  // ls attno of each listed column
-    Oid *col_types = nullptr;          // and its type
+    Oid *col_types = nullptr;             // and its type
     SPIPlanPtr plans[static_cast<int>(SyncPlan::Count)] = {};
 };
 
 struct RelInfo {
-    Oid relid = InvalidOid;            // the relation the trigger fires on
+    Oid relid = InvalidOid;  // the relation the trigger fires on
     Target *target = nullptr;
     AttrNumber dev_attno = 0;
     AttrNumber ts_attno = 0;
@@ -78,7 +78,7 @@ struct RelInfo {
     // The relation carries hb_lifecycle_sync_insert (so a statement that
     // inserts into it always ends with hb_sync_insert()).
     bool has_insert_statement_trigger = false;
-    AttrNumber *to_ls = nullptr;       // per ls attno-1: the column of this relation, or 0
+    AttrNumber *to_ls = nullptr;  // per ls attno-1: the column of this relation, or 0
     // Rows of this relation are laid out exactly like rows of the
     // last-status table (same columns, order, types): a heartbeat's tuple
     // can be written there as it is, without being deformed and re-formed.

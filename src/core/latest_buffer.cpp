@@ -15,8 +15,8 @@ std::size_t LatestBuffer::KeyHash::operator()(const Key &k) const noexcept {
     return h ^ (static_cast<std::size_t>(k.target) * 0x9e3779b97f4a7c15ull);
 }
 
-void LatestBuffer::offer(std::uint32_t target, std::uint32_t level,
-                         std::string_view key, const RowRef &ref) {
+void LatestBuffer::offer(std::uint32_t target, std::uint32_t level, std::string_view key,
+                         const RowRef &ref) {
     if (layers_.empty() || layers_.back().level < level) {
         layers_.emplace_back();
         layers_.back().level = level;

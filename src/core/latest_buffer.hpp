@@ -49,8 +49,7 @@ public:
     // Offers a row seen in subtransaction `level`. Keeps it if it is newer
     // than what the newest layer already holds for (target, key); an equal
     // or older time never replaces a kept row. May throw std::bad_alloc.
-    void offer(std::uint32_t target, std::uint32_t level, std::string_view key,
-               const RowRef &ref);
+    void offer(std::uint32_t target, std::uint32_t level, std::string_view key, const RowRef &ref);
 
     // Subtransaction `level` committed into `parent`: its rows now belong to
     // the parent level (they are merged with it, newest wins, when drained).
@@ -64,9 +63,7 @@ public:
 
     // Level of the newest layer (0 when empty) and an upper bound of what
     // draining that level yields.
-    std::uint32_t top_level() const noexcept {
-        return layers_.empty() ? 0 : layers_.back().level;
-    }
+    std::uint32_t top_level() const noexcept { return layers_.empty() ? 0 : layers_.back().level; }
     Extent top_extent() const noexcept;
 
     // Moves the rows of the newest level into out[] (room for
@@ -92,7 +89,6 @@ private:
         std::size_t key_bytes = 0;
         std::unordered_map<Key, RowRef, KeyHash> rows;
     };
-
 
     std::vector<Layer> layers_;
     Key probe_{0, {}};

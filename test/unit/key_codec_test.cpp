@@ -29,17 +29,36 @@ TEST(KeyCodec, IntegerKeysAreEightBytes) {
 }
 
 TEST(KeyCodec, DecodeInvertsEncode) {
-    const std::vector<std::int64_t> values = {
-        std::numeric_limits<std::int64_t>::min(), -4294967296LL, -32768, -1, 0, 1, 2, 255, 256,
-        32767, 2147483647LL, std::numeric_limits<std::int64_t>::max()};
+    const std::vector<std::int64_t> values = {std::numeric_limits<std::int64_t>::min(),
+                                              -4294967296LL,
+                                              -32768,
+                                              -1,
+                                              0,
+                                              1,
+                                              2,
+                                              255,
+                                              256,
+                                              32767,
+                                              2147483647LL,
+                                              std::numeric_limits<std::int64_t>::max()};
     for (std::int64_t v : values)
         EXPECT_EQ(decode_int(key(v)), v) << v;
 }
 
 TEST(KeyCodec, ByteOrderIsNumericOrder) {
-    const std::vector<std::int64_t> ascending = {
-        std::numeric_limits<std::int64_t>::min(), -1000000000000LL, -65536, -256, -255, -1, 0, 1,
-        255, 256, 65536, 1000000000000LL, std::numeric_limits<std::int64_t>::max()};
+    const std::vector<std::int64_t> ascending = {std::numeric_limits<std::int64_t>::min(),
+                                                 -1000000000000LL,
+                                                 -65536,
+                                                 -256,
+                                                 -255,
+                                                 -1,
+                                                 0,
+                                                 1,
+                                                 255,
+                                                 256,
+                                                 65536,
+                                                 1000000000000LL,
+                                                 std::numeric_limits<std::int64_t>::max()};
     for (std::size_t i = 0; i + 1 < ascending.size(); ++i) {
         EXPECT_LT(compare_keys(key(ascending[i]), key(ascending[i + 1])), 0)
             << ascending[i] << " vs " << ascending[i + 1];

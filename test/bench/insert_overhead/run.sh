@@ -3,9 +3,19 @@
 # table shape (8 columns with a jsonb payload, 2,000 devices, daily
 # partitions), against two baselines measured alongside:
 #   no trigger (the limit) and the PL/pgSQL upsert trigger users write today.
-# Workloads: single-row autocommit INSERTs (pgbench), 2,000-row INSERT
-# batches (pgbench) and COPY of 1M rows. Runs are interleaved and repeated;
-# the medians and their ratios are printed.
+# Workloads, as applications send heartbeats (PostgreSQL's default
+# durability, synchronous_commit = on):
+#   single    single-row autocommit INSERTs, 2 connections, prepared
+#   batch     2,000-row batches, one multi-row INSERT ... VALUES each, as
+#             client libraries build them (simple protocol)
+#   copy      COPY of 1M rows from a file
+# and two stress variants that remove the work PostgreSQL does anyway
+# around the insert, so that only the triggers' CPU cost is left:
+#   single-nosync  the single-row workload with synchronous_commit = off
+#   batch-server   2,000-row batches generated in the server
+#                  (INSERT ... SELECT FROM generate_series, prepared)
+# Runs are interleaved and repeated; the medians and their ratios are
+# printed, then every run.
 #
 #   test/bench/insert_overhead/run.sh [--reps N] [--seconds S] [--copy-rows N]
 #
@@ -35,7 +45,7 @@ stop_cluster "$DIR"
 rm -rf "$DIR"
 start_cluster "$DIR" "$PORT" \
     "shared_buffers = 1GB" "max_wal_size = 16GB" "checkpoint_timeout = 1h" \
-    "synchronous_commit = off" "autovacuum = off" "work_mem = 64MB"
+    "autovacuum = off" "work_mem = 64MB"
 trap 'stop_cluster "$DIR"' EXIT
 
 as_pg createdb -h "$DIR" -p "$PORT" bench
@@ -50,7 +60,9 @@ for v in "${VARIANTS[@]}"; do
 \set dev random(1, 2000)
 INSERT INTO hb_$v VALUES (:dev, now() + :client_id * interval '1 microsecond', 'ok', (:dev % 100)::smallint, -61::smallint, 'fw-1.4.2', :dev, '{"temp_c": 21, "uptime_s": 86400, "net": "lte", "errors": []}');
 SQL
-    "${PSQL[@]}" -c "SELECT bench_batch_sql('hb_$v')" > "$DIR/batch_$v.sql"
+    "${PSQL[@]}" -c "SELECT bench_batch_sql('hb_$v')" > "$DIR/batch-server_$v.sql"
+    echo ";" >> "$DIR/batch-server_$v.sql"
+    "${PSQL[@]}" -c "SELECT bench_values_sql('hb_$v')" > "$DIR/batch_$v.sql"
     echo ";" >> "$DIR/batch_$v.sql"
 done
 chown postgres "$DIR"/*.sql
@@ -65,19 +77,19 @@ reset_variant() {  # empty the table (and its last-status table), then warm it u
     local v="$1"
     "${PSQL[@]}" -c "TRUNCATE hb_$v" >/dev/null
     [ -n "${LS[$v]}" ] && "${PSQL[@]}" -c "TRUNCATE ${LS[$v]}" >/dev/null
-    as_pg pgbench -h "$DIR" -p "$PORT" -n -c 1 -t 1 -f "$DIR/batch_$v.sql" bench >/dev/null 2>&1
+    as_pg pgbench -h "$DIR" -p "$PORT" -n -c 1 -t 1 -f "$DIR/batch-server_$v.sql" bench >/dev/null 2>&1
     "${PSQL[@]}" -c "CHECKPOINT" >/dev/null
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A R
-run_pgbench() {  # workload variant -> rows per second
-    local w="$1" v="$2" clients="$3" rows_per_tx="$4"
+run_pgbench() {  # script variant clients rows-per-transaction protocol [PGOPTIONS] -> rows/s
+    local w="$1" v="$2" clients="$3" rows_per_tx="$4" protocol="$5" options="${6:-}"
     reset_variant "$v"
     local tps
-    tps=$(as_pg pgbench -h "$DIR" -p "$PORT" -n -M prepared -c "$clients" -j "$clients" \
-        -T "$SECONDS_PER_RUN" -f "$DIR/${w}_$v.sql" bench 2>/dev/null |
+    tps=$(as_pg env PGOPTIONS="$options" pgbench -h "$DIR" -p "$PORT" -n -M "$protocol" \
+        -c "$clients" -j "$clients" -T "$SECONDS_PER_RUN" -f "$DIR/${w}_$v.sql" bench 2>/dev/null |
         awk '/^tps/ {print $3}')
     awk -v t="$tps" -v r="$rows_per_tx" 'BEGIN {printf "%.0f\n", t * r}'
 }
@@ -94,11 +106,15 @@ run_copy() {
     awk -v a="$t0" -v b="$t1" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f\n", n / (b - a)}'
 }
 
+WORKLOADS=(single batch copy single-nosync batch-server)
 for rep in $(seq 1 "$REPS"); do
     for v in "${VARIANTS[@]}"; do
-        log "rep $rep: $v single-row"; R[single,$v]+="$(run_pgbench single "$v" "$CLIENTS" 1) "
-        log "rep $rep: $v 2000-row batches"; R[batch,$v]+="$(run_pgbench batch "$v" 1 2000) "
-        log "rep $rep: $v COPY"; R[copy,$v]+="$(run_copy "$v") "
+        log "rep $rep: $v"
+        R[single,$v]+="$(run_pgbench single "$v" "$CLIENTS" 1 prepared) "
+        R[batch,$v]+="$(run_pgbench batch "$v" 1 2000 simple) "
+        R[copy,$v]+="$(run_copy "$v") "
+        R[single-nosync,$v]+="$(run_pgbench single "$v" "$CLIENTS" 1 prepared "-c synchronous_commit=off") "
+        R[batch-server,$v]+="$(run_pgbench batch-server "$v" 1 2000 prepared) "
     done
 done
 
@@ -110,19 +126,21 @@ for v in plpgsql ext; do
     [ "$bad" = 0 ] || die "$v: $bad devices whose last status is not their newest heartbeat"
 done
 
-printf '\n%-28s %14s %14s %14s %9s %9s %9s\n' "workload (rows/s, median of $REPS)" \
+printf '\n%-44s %11s %11s %13s %8s %8s %8s\n' "workload (rows/s, median of $REPS)" \
     "no trigger" "PL/pgSQL" "hb_lifecycle" "hb/none" "pl/none" "hb/pl"
-for w in single batch copy; do
+for w in "${WORKLOADS[@]}"; do
     n=$(echo ${R[$w,none]} | tr ' ' '\n' | median)
     p=$(echo ${R[$w,plpgsql]} | tr ' ' '\n' | median)
     e=$(echo ${R[$w,ext]} | tr ' ' '\n' | median)
     case $w in
-        single) label="single-row INSERT (${CLIENTS} clients)" ;;
-        batch) label="2,000-row INSERT batches" ;;
+        single) label="single-row INSERT, ${CLIENTS} clients" ;;
+        batch) label="2,000-row INSERT ... VALUES batches" ;;
         copy) label="COPY of $COPY_ROWS rows" ;;
+        single-nosync) label="stress: single-row, synchronous_commit=off" ;;
+        batch-server) label="stress: 2,000-row batches built in server" ;;
     esac
     awk -v l="$label" -v n="$n" -v p="$p" -v e="$e" \
-        'BEGIN {printf "%-28s %14d %14d %14d %8.2fx %8.2fx %8.2fx\n", l, n, p, e, e/n, p/n, e/p}'
+        'BEGIN {printf "%-44s %11d %11d %13d %7.2fx %7.2fx %7.2fx\n", l, n, p, e, e/n, p/n, e/p}'
 done
 printf '\nall runs (rows/s):\n'
-for w in single batch copy; do for v in "${VARIANTS[@]}"; do printf '  %-7s %-8s %s\n' "$w" "$v" "${R[$w,$v]}"; done; done
+for w in "${WORKLOADS[@]}"; do for v in "${VARIANTS[@]}"; do printf '  %-14s %-8s %s\n' "$w" "$v" "${R[$w,$v]}"; done; done

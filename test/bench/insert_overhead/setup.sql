@@ -49,6 +49,16 @@ SELECT hb_manage('hb_ext', last_status_table => 'ext_last_status', partition_pre
 
 CREATE SEQUENCE batch_seq;
 
+-- A batch as a client library sends it: one INSERT with 2,000 literal rows,
+-- one per device, all at the transaction's now().
+CREATE FUNCTION bench_values_sql(t text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('INSERT INTO %I (device_id, ts, status, battery_pct, rssi_dbm, firmware, seq, payload) VALUES ', t)
+        || string_agg(format('(%s, now(), %L, %s, %s, %L, %s, %L)', g, 'ok', g % 100, -50 - g % 40,
+                             'fw-1.4.2', g, format('{"temp_c": %s, "uptime_s": %s, "net": "lte", "errors": []}',
+                                                   20 + g % 15, g * 60)), ', ')
+      FROM generate_series(1, 2000) g
+$$;
+
 -- One row per device, at the batch's own second of today (ts never repeats).
 CREATE FUNCTION bench_batch_sql(t text) RETURNS text LANGUAGE sql AS $$
     SELECT format($f$INSERT INTO %I SELECT g, current_date::timestamptz + s.n * interval '1 second', 'ok',
