@@ -347,15 +347,14 @@ bool own_version(TupleTableSlot *slot) {
 
 // A transaction-level lock per (last-status table, device), in the advisory
 // lock space with a field of its own so that it can never collide with
-// pg_advisory_lock(): field1 = table oid, field2/3 = 64-bit hash of the key.
-constexpr uint16 kChangeLockTag = 0x4842;  // "HB"
+// pg_advisory_lock(): database, table oid, 32-bit hash of the key, "HB".
+// Two devices sharing a hash only wait for each other needlessly.
+constexpr uint16 kChangeLockTag = 0x4842;
 
 void lock_device_for_change(Target *t, const char *key, uint32 len) {
-    uint64 h =
-        hash_bytes_extended(reinterpret_cast<const unsigned char *>(key), static_cast<int>(len), 0);
+    uint32 h = hash_bytes(reinterpret_cast<const unsigned char *>(key), static_cast<int>(len));
     LOCKTAG tag;
-    SET_LOCKTAG_ADVISORY(tag, t->ls, static_cast<uint32>(h >> 32), static_cast<uint32>(h),
-                         kChangeLockTag);
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, t->ls, h, kChangeLockTag);
     (void)LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
