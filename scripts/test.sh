@@ -43,6 +43,7 @@ fi
 if wants unit; then
     log "unit tests (CMake + GoogleTest)"
     rc=0
+    rm -rf "$WORK/unit-build"
     {
         cmake -S "$HB_ROOT" -B "$WORK/unit-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DHB_WERROR=ON >/dev/null &&
