@@ -4,6 +4,8 @@ CREATE FUNCTION hb_selftest_throw(text) RETURNS text
     AS 'hb_lifecycle', 'hb_selftest_throw' LANGUAGE C STRICT;
 CREATE FUNCTION hb_selftest_pg_error() RETURNS int
     AS 'hb_lifecycle', 'hb_selftest_pg_error' LANGUAGE C;
+CREATE FUNCTION hb_selftest_pg_error_detailed() RETURNS int
+    AS 'hb_lifecycle', 'hb_selftest_pg_error_detailed' LANGUAGE C;
 CREATE FUNCTION hb_selftest_destructions(OUT destroyed int, OUT alive int)
     AS 'hb_lifecycle', 'hb_selftest_destructions' LANGUAGE C;
 
@@ -26,6 +28,10 @@ SELECT hb_selftest_throw('runtime_error');
 SELECT failure_of($$SELECT hb_selftest_throw('runtime_error')$$);
 SELECT failure_of($$SELECT hb_selftest_throw('bad_alloc')$$);
 SELECT failure_of($$SELECT hb_selftest_throw('int')$$);
+-- An exception thrown inside pg_call() (with PG_TRY active) too; after it,
+-- PostgreSQL's own errors are reported as usual.
+SELECT failure_of($$SELECT hb_selftest_throw('in_pg_call')$$);
+SELECT 1 / 0;
 
 -- The session goes on after each of them.
 SELECT 1 AS still_connected;
@@ -38,7 +44,7 @@ SELECT 1;
 ROLLBACK;
 SELECT 2 AS after_rollback;
 
--- The C++ objects of all six calls above were destroyed (3 per call).
+-- The C++ objects of all seven calls above were destroyed (3 per call).
 SELECT destroyed, alive FROM hb_selftest_destructions();
 
 -- A PostgreSQL ERROR raised inside pg_call() while C++ objects are alive
@@ -46,6 +52,11 @@ SELECT destroyed, alive FROM hb_selftest_destructions();
 SELECT hb_selftest_pg_error();
 SELECT failure_of('SELECT hb_selftest_pg_error()');
 -- ... after the three objects alive at each call were destroyed.
+SELECT destroyed, alive FROM hb_selftest_destructions();
+
+-- Its DETAIL and HINT survive the trip too.
+SELECT hb_selftest_pg_error_detailed();
+SELECT failure_of('SELECT hb_selftest_pg_error_detailed()');
 SELECT destroyed, alive FROM hb_selftest_destructions();
 
 -- An EXCEPTION block catches it like any PostgreSQL error.

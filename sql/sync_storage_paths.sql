@@ -18,14 +18,19 @@ SELECT count(*) AS mismatches
  WHERE h.device_id IS NULL OR l.device_id IS NULL
     OR (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload);
 
--- 200 devices, then rows that no longer fit their page: non-HOT updates,
--- whose new index entries the writer inserts itself.
+-- 200 devices; a second heartbeat of the same size: every update finds room
+-- on its page (fillfactor 50) and is HOT, adding no index entry.
 INSERT INTO heartbeats SELECT d, '2026-12-01 01:00+00', 'small', '{}' FROM generate_series(1, 200) d;
+INSERT INTO heartbeats SELECT d, '2026-12-01 01:30+00', 'small2', '{}' FROM generate_series(1, 200) d;
 SELECT pg_stat_force_next_flush();
+SELECT n_tup_upd AS updates, n_tup_hot_upd AS hot_updates
+  FROM pg_stat_user_tables WHERE relname = 'device_last_status';
+-- Rows that no longer fit their page: non-HOT updates, whose new index
+-- entries the writer inserts itself.
 INSERT INTO heartbeats SELECT d, '2026-12-01 02:00+00', 'grown',
        jsonb_build_object('blob', repeat('x', 600)) FROM generate_series(1, 200) d;
 SELECT pg_stat_force_next_flush();
-SELECT n_tup_upd = 200 AS all_updated, n_tup_hot_upd < n_tup_upd AS some_not_hot
+SELECT n_tup_upd AS updates, n_tup_hot_upd < n_tup_upd AS some_not_hot
   FROM pg_stat_user_tables WHERE relname = 'device_last_status';
 SELECT * FROM mismatches;
 -- Every row is still found through the primary key.
@@ -53,6 +58,13 @@ INSERT INTO heartbeats SELECT d, '2026-12-01 04:00+00', 'after rollback', '{}' F
 INSERT INTO heartbeats SELECT d, '2026-12-01 04:00+00', 'retry', '{}' FROM generate_series(1, 200) d;
 SELECT status, count(*) FROM heartbeats WHERE ts = '2026-12-01 04:00+00' GROUP BY status;
 SELECT * FROM mismatches;
+
+-- The writer never replaces a row with one of the same time: with the
+-- stored heartbeat gone (TRUNCATE fires no trigger), the same (device,
+-- time) with another payload is stored, and the device's row is kept.
+TRUNCATE hb_2026_12_01;
+INSERT INTO heartbeats VALUES (5, '2026-12-01 04:00+00', 'same time, other payload', '{"b": 2}');
+SELECT status, payload FROM device_last_status WHERE device_id = 5;
 
 -- A column only the last-status table has keeps its value; a column of the
 -- heartbeats table it lacks is not copied.

@@ -3,11 +3,14 @@
 // Not part of the extension's SQL surface: the regression tests create
 // these functions themselves (AS 'hb_lifecycle', 'hb_selftest_...') to
 // prove both directions of guard.hpp on a real server:
-//   hb_selftest_throw(kind)      a C++ exception becomes one clean ERROR;
+//   hb_selftest_throw(kind)      a C++ exception becomes one clean ERROR,
+//                                also one thrown inside pg_call();
 //   hb_selftest_pg_error()       an ERROR raised by PostgreSQL inside
 //                                pg_call() unwinds C++ objects (their
 //                                destructors run) and reaches the client
 //                                unchanged;
+//   hb_selftest_pg_error_detailed()  the same with a DETAIL and a HINT,
+//                                which survive the trip;
 //   hb_selftest_destructions()   how many of those objects were destroyed,
 //                                and how many are still alive.
 #include "pg.hpp"
@@ -49,6 +52,7 @@ private:
 extern "C" {
 PG_FUNCTION_INFO_V1(hb_selftest_throw);
 PG_FUNCTION_INFO_V1(hb_selftest_pg_error);
+PG_FUNCTION_INFO_V1(hb_selftest_pg_error_detailed);
 PG_FUNCTION_INFO_V1(hb_selftest_destructions);
 }
 
@@ -62,6 +66,10 @@ extern "C" Datum hb_selftest_throw(PG_FUNCTION_ARGS) {
             throw std::bad_alloc();
         if (kind == "int")
             throw 42;
+        if (kind == "in_pg_call")
+            // Thrown while PG_TRY is active: pg_call must restore
+            // PostgreSQL's error stack before letting it go on.
+            hb::pg_call([] { throw std::runtime_error("selftest: thrown inside pg_call"); });
         return hb::pg_call([] { return PointerGetDatum(cstring_to_text("no exception")); });
     });
 }
@@ -74,6 +82,19 @@ extern "C" Datum hb_selftest_pg_error(PG_FUNCTION_ARGS) {
         Datum q = hb::pg_call(
             [] { return DirectFunctionCall2(int4div, Int32GetDatum(1), Int32GetDatum(0)); });
         PG_RETURN_DATUM(q);
+    });
+}
+
+extern "C" Datum hb_selftest_pg_error_detailed(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        std::vector<Tracked> objects(3);
+        hb::pg_call([] {
+            ereport(ERROR,
+                    (errcode(ERRCODE_CHECK_VIOLATION), errmsg("selftest: raised inside pg_call"),
+                     errdetail("The detail of the selftest error."),
+                     errhint("The hint of the selftest error.")));
+        });
+        PG_RETURN_NULL();
     });
 }
 

@@ -52,9 +52,49 @@ CREATE TABLE hb_2026_12_03 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-03 
 
 INSERT INTO heartbeats SELECT d, timestamptz '2026-12-03 00:00+00', 'next day', '{}' FROM generate_series(1, 100) d;
 
+UPDATE heartbeats SET ts = '2026-12-03 00:30+00' WHERE device_id BETWEEN 201 AND 210 AND ts = '2026-12-02 01:00+00';
+
+COPY (SELECT d, timestamptz '2026-12-03 02:00+00' + (d % 7) * interval '1 second', 'copied', '{}' FROM generate_series(1, 700) d) TO '/tmp/hb_memcheck_copy.csv' (FORMAT csv);
+
+COPY heartbeats FROM '/tmp/hb_memcheck_copy.csv' (FORMAT csv);
+
+CREATE TABLE status_log (device_id int, status text);
+
+CREATE FUNCTION log_status() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$ BEGIN INSERT INTO status_log VALUES (NEW.device_id, NEW.status); RETURN NEW; END $$;
+
+CREATE TRIGGER log_status AFTER INSERT OR UPDATE ON device_last_status FOR EACH ROW EXECUTE FUNCTION log_status();
+
+INSERT INTO heartbeats SELECT d, timestamptz '2026-12-03 03:00+00', 'through sql', '{}' FROM generate_series(1, 300) d;
+
+DELETE FROM heartbeats WHERE device_id <= 20 AND ts = '2026-12-03 03:00+00';
+
+DROP TRIGGER log_status ON device_last_status;
+
 TRUNCATE hb_2026_12_01;
 
 SELECT 'mismatches=' || count(*) FROM (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h FULL JOIN device_last_status l USING (device_id) WHERE l.device_id IS NULL OR (h.device_id IS NOT NULL AND (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload));
+
+CREATE TABLE tagged (device text NOT NULL, ts timestamptz NOT NULL, note text) PARTITION BY RANGE (ts);
+
+CREATE TABLE tagged_2026_12 PARTITION OF tagged FOR VALUES FROM ('2026-12-01 00:00+00') TO ('2027-01-01 00:00+00');
+
+SELECT hb_manage('tagged', device_column => 'device', last_status_table => 'tagged_last', partition_prefix => 'tg');
+
+INSERT INTO tagged SELECT 'device-' || repeat('x', d % 40) || d, timestamptz '2026-12-05 00:00+00' + b * interval '1 hour', 'n' || b FROM generate_series(1, 300) d, generate_series(1, 3) b;
+
+DELETE FROM tagged WHERE ts = '2026-12-05 03:00+00' AND device LIKE 'device-x%';
+
+SELECT 'tagged mismatches=' || count(*) FROM (SELECT DISTINCT ON (device) * FROM tagged ORDER BY device, ts DESC) h FULL JOIN tagged_last l USING (device) WHERE h.device IS NULL OR l.device IS NULL OR (h.ts, h.note) IS DISTINCT FROM (l.ts, l.note);
+
+CREATE TABLE unit_beats (unit uuid NOT NULL, ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+
+CREATE TABLE unit_beats_2026_12 PARTITION OF unit_beats FOR VALUES FROM ('2026-12-01 00:00+00') TO ('2027-01-01 00:00+00');
+
+SELECT hb_manage('unit_beats', device_column => 'unit', last_status_table => 'unit_last', partition_prefix => 'ub');
+
+INSERT INTO unit_beats SELECT md5(d::text)::uuid, timestamptz '2026-12-05 00:00+00' + b * interval '1 minute', b FROM generate_series(1, 300) d, generate_series(1, 4) b;
+
+SELECT 'unit mismatches=' || count(*) FROM (SELECT DISTINCT ON (unit) * FROM unit_beats ORDER BY unit, ts DESC) h FULL JOIN unit_last l USING (unit) WHERE h.unit IS NULL OR l.unit IS NULL OR (h.ts, h.v) IS DISTINCT FROM (l.ts, l.v);
 
 SELECT hb_unmanage('heartbeats');
 

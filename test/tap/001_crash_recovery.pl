@@ -1,7 +1,9 @@
 # Crash recovery: device_last_status commits and rolls back with the
-# heartbeats, so after a server crash at any point it equals the newest
-# committed heartbeat of every device, and nothing of an interrupted
-# transaction remains in either table.
+# heartbeats, so after a server crash it equals the newest committed
+# heartbeat of every device, and nothing of an interrupted transaction
+# remains in either table. Crashes are made: with a transaction open after
+# its writes, in the middle of a large statement, in the middle of the
+# last-status writes themselves, and right after a commit.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -100,7 +102,34 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM heartbeats WHERE status =
     '0', 'no heartbeat of the interrupted statement survives');
 is($node->safe_psql('postgres', $mismatches), '0', 'exact after a backend crash mid-statement');
 
-# 3. A transaction committed just before a crash is kept whole.
+# 3. A backend killed while it writes the last-status rows: a trigger on
+#    device_last_status (which makes the writer go through SQL) slows the
+#    writes down so that the kill lands in the middle of them.
+$node->safe_psql('postgres', q{
+    CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_sleep(0.005); RETURN NEW; END $$;
+    CREATE TRIGGER slow_write BEFORE UPDATE ON device_last_status
+        FOR EACH ROW EXECUTE FUNCTION slow_write();
+});
+my $writer = $node->background_psql('postgres', on_error_stop => 0);
+my $writer_pid = $writer->query_safe('SELECT pg_backend_pid()');
+$writer->query_until(qr/started/, q{
+    \echo started
+    INSERT INTO heartbeats
+    SELECT d, timestamptz '2026-12-02 01:30+00', 'mid-write', '{}' FROM generate_series(1, 1000) d;
+});
+$node->poll_query_until('postgres',
+    "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $writer_pid AND wait_event = 'PgSleep'")
+  or die 'the last-status writes did not start';
+sleep(1);
+crash_restart($writer_pid);
+eval { $writer->quit };
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heartbeats WHERE status = 'mid-write'}),
+    '0', 'no heartbeat of the statement killed while writing last status survives');
+is($node->safe_psql('postgres', $mismatches), '0', 'exact after a crash in the middle of the last-status writes');
+$node->safe_psql('postgres', 'DROP TRIGGER slow_write ON device_last_status');
+
+# 4. A transaction committed just before a crash is kept whole.
 $node->safe_psql('postgres', q{
     INSERT INTO heartbeats
     SELECT d, timestamptz '2026-12-02 02:00+00', 'last-committed', '{"n": 1}'
