@@ -15,9 +15,9 @@
 //       recompute devices whose newest heartbeat was changed or removed.
 //
 // Why row triggers AFTER and a statement trigger to flush, rather than a
-// transition table: COPY keeps its multi-insert path only without
-// transition tables on the partitioned parent, and the buffer holds one
-// small entry per device (not per row), so a 1M-row COPY costs 1 write per
+// transition table: a transition table copies every whole row into a
+// tuplestore, while a queued AFTER ROW event is a TID, and the buffer holds
+// one entry per device (not per row), so a 1M-row COPY costs one write per
 // device. Why sort: every writer takes row locks in the same order, so
 // concurrent batches never deadlock on the last-status table.
 //

@@ -6,10 +6,3 @@ CREATE FUNCTION @extschema@.hb_on_ddl_end() RETURNS event_trigger
 CREATE EVENT TRIGGER hb_lifecycle_partition_triggers ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@.hb_on_ddl_end();
-
--- A dropped managed table takes its hb_config row with it.
-CREATE FUNCTION @extschema@.hb_on_sql_drop() RETURNS event_trigger
-    LANGUAGE C AS 'MODULE_PATHNAME', 'hb_on_sql_drop';
-CREATE EVENT TRIGGER hb_lifecycle_forget_dropped ON sql_drop
-    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
-    EXECUTE FUNCTION @extschema@.hb_on_sql_drop();
