@@ -1,7 +1,11 @@
--- hb_manage() refuses what it cannot manage, with a clear error, and a
--- refused call leaves nothing behind.
+-- hb_manage() refuses what it cannot manage, with a clear error.
+--
+-- Each refused call here runs inside throws_ok's EXCEPTION block, i.e. in a
+-- subtransaction that PostgreSQL rolls back whatever hb_manage did before
+-- raising: this file cannot show that a refusal leaves nothing behind. The
+-- regress test sql/hb_manage.sql makes the refused calls at top level.
 BEGIN;
-SELECT plan(62);
+SELECT plan(58);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -157,10 +161,11 @@ SELECT throws_ok($$SELECT hb_manage('heartbeats', last_status_table => 'taken_st
     'relation "public.taken_status" already exists',
     'an existing last-status table is refused');
 
--- Nothing above registered anything.
-SELECT is((SELECT count(*) FROM hb_config), 0::bigint, 'no refused call left a hb_config row');
-
 -- ------------------------------------------------------------ accepted boundaries
+-- The NULL prefix defaults to hb for the first table managed in the
+-- database: what follows needs hb_config empty when ok_a is managed.
+SELECT is((SELECT count(*) FROM hb_config), 0::bigint,
+    'precondition: hb_config is empty before this file manages its first table');
 CREATE TABLE ok_a (device_id bigint, ts timestamptz) PARTITION BY RANGE (ts);
 CREATE TABLE ok_b (device_id bigint, ts timestamptz) PARTITION BY RANGE (ts);
 CREATE TABLE ok_c (device_id bigint, ts timestamptz) PARTITION BY RANGE (ts);
@@ -177,7 +182,8 @@ SELECT lives_ok(format('SELECT hb_manage(%L, last_status_table => %L, partition_
 SELECT lives_ok($$SELECT hb_manage('ok_e', last_status_table => 'ok_e_status', partition_prefix => '_e9')$$,
     'a prefix starting with an underscore is accepted');
 SELECT results_eq(
-    $$SELECT parent::text, premake, granularity, retention, partition_prefix FROM hb_config ORDER BY parent::text$$,
+    $$SELECT parent::text, premake, granularity, retention, partition_prefix FROM hb_config
+      WHERE parent IN ('ok_a'::regclass, 'ok_b', 'ok_c', 'ok_d', 'ok_e') ORDER BY parent::text$$,
     $$VALUES ('ok_a', 0, 'day', interval '90 days', 'hb'),
              ('ok_b', 1000, 'month', interval '90 days', 'ok_b'),
              ('ok_c', 7, 'day', interval '1 second', 'ok_c'),
@@ -214,14 +220,6 @@ SELECT is(pg_temp.error_field($$SELECT hb_manage('dup_hb', last_status_table => 
 SELECT is(pg_temp.error_field($$SELECT hb_manage('dup_hb', last_status_table => 'dup_status')$$, 'hint'),
     'Delete the extra copies (keep one row per device and time), then call hb_manage again.',
     'the duplicates error says what to do');
--- ... and leaves nothing behind.
-SELECT ok(to_regclass('dup_status') IS NULL, 'a refused call creates no last-status table');
-SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'dup_hb'::regclass), 0::bigint,
-    'a refused call creates no index');
-SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('dup_hb'::regclass, 'dup_hb_p'::regclass)),
-    0::bigint, 'a refused call creates no trigger');
-SELECT is((SELECT count(*) FROM hb_config WHERE parent = 'dup_hb'::regclass), 0::bigint,
-    'a refused call records nothing in hb_config');
 
 -- An invalid unique index (created ON ONLY the parent, not attached).
 CREATE TABLE inv_hb (device_id bigint, ts timestamptz) PARTITION BY RANGE (ts);

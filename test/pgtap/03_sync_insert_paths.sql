@@ -82,20 +82,27 @@ SELECT results_eq($$SELECT * FROM pg_temp.last(210, 211)$$,
              (211, '2026-12-01 09:00+00', 'csv-c', NULL)$$,
     'COPY in CSV with a header and a column list in another order is kept in sync');
 
--- A COPY big enough for COPY's multi-insert buffers to flush several times.
+-- One big COPY statement from a server-side file: 200 rows per device, 100
+-- devices, 3 partitions; the statement's buffer keeps each device's newest
+-- through all of them. (PostgreSQL's COPY inserts one row at a time into a
+-- table with BEFORE ROW triggers, so this is not about multi-insert buffers.)
 CREATE TEMP TABLE copy_src AS
-SELECT 300 + i % 100 AS device_id, '2026-12-01 00:00+00'::timestamptz + i * interval '7 seconds' AS ts,
+SELECT 300 + i % 100 AS device_id, '2026-12-01 00:00+00'::timestamptz + i * interval '12 seconds' AS ts,
        'bulk' || i AS status, i AS battery
 FROM generate_series(1, 20000) i;
--- (a server-side file, relative to the scratch cluster's data directory)
+-- The file is written into the scratch cluster's data directory, read back
+-- by a program that removes it whatever COPY makes of it (superuser only).
 DO $$
-DECLARE f text := current_setting('data_directory') || '/hb_tap_03_copy.tsv';
+DECLARE
+    f text := current_setting('data_directory') || '/hb_tap_03_copy.tsv';
+    sh text := '''' || replace(f, '''', '''"''"''') || '''';  -- f, quoted for sh
 BEGIN
     EXECUTE format('COPY copy_src TO %L', f);
-    EXECUTE format('COPY heartbeats FROM %L', f);
+    EXECUTE format('COPY heartbeats FROM PROGRAM %L',
+                   format('cat %s; rc=$?; rm -f %s; exit $rc', sh, sh));
 END $$;
 SELECT results_eq($$SELECT * FROM pg_temp.last(300, 399)$$, $$SELECT * FROM pg_temp.newest(300, 399)$$,
-    'a 20000-row COPY over 100 devices and 3 partitions leaves each device''s newest');
+    'one 20000-row COPY (200 rows per device, 100 devices, 3 partitions) leaves each device''s newest');
 
 -- ------------------------------------------------------------ straight into a partition
 INSERT INTO hb_2026_12_02 VALUES (400, '2026-12-02 10:00+00', 'direct', 1);
@@ -120,19 +127,24 @@ INSERT INTO heartbeats VALUES (500, '2026-12-01 10:00+00', 'first', 1) ON CONFLI
 SELECT results_eq($$SELECT * FROM pg_temp.last(500, 500)$$,
     $$VALUES (500::bigint, '2026-12-01 10:00+00'::timestamptz, 'first'::text, 1)$$,
     'INSERT ... ON CONFLICT DO NOTHING of a new heartbeat is kept in sync');
+-- With skip_duplicate_heartbeats on (the default) the dedupe probe skips
+-- the retry before PostgreSQL's ON CONFLICT sees it.
 INSERT INTO heartbeats VALUES (500, '2026-12-01 10:00+00', 'again', 2), (500, '2026-12-01 11:00+00', 'second', 3)
     ON CONFLICT (device_id, ts) DO NOTHING;
 SELECT results_eq($$SELECT * FROM pg_temp.last(500, 500)$$,
     $$VALUES (500::bigint, '2026-12-01 11:00+00'::timestamptz, 'second'::text, 3)$$,
-    'INSERT ... ON CONFLICT (device_id, ts) DO NOTHING with a conflicting and a new row');
+    'INSERT ... ON CONFLICT DO NOTHING of a retry (skipped by the dedupe probe) and a new row keeps the new one');
+-- With it off, ON CONFLICT itself decides.
 SET LOCAL hb_lifecycle.skip_duplicate_heartbeats = off;
-INSERT INTO heartbeats VALUES (500, '2026-12-01 11:00+00', 'conflict', 4) ON CONFLICT DO NOTHING;
-SELECT results_eq($$SELECT status FROM pg_temp.last(500, 500)$$, $$VALUES ('second')$$,
-    'with skip_duplicate_heartbeats off, ON CONFLICT DO NOTHING skips the conflict and changes nothing');
-INSERT INTO heartbeats VALUES (500, '2026-12-01 11:00+00', 'updated', 5)
+INSERT INTO heartbeats VALUES (500, '2026-12-01 11:00+00', 'conflict', 4), (500, '2026-12-01 12:00+00', 'third', 5)
+    ON CONFLICT (device_id, ts) DO NOTHING;
+SELECT results_eq($$SELECT * FROM pg_temp.last(500, 500)$$,
+    $$VALUES (500::bigint, '2026-12-01 12:00+00'::timestamptz, 'third'::text, 5)$$,
+    'with skip_duplicate_heartbeats off, ON CONFLICT DO NOTHING skips the conflicting row and the new one is kept in sync');
+INSERT INTO heartbeats VALUES (500, '2026-12-01 12:00+00', 'updated', 6)
     ON CONFLICT (device_id, ts) DO UPDATE SET status = EXCLUDED.status, battery = EXCLUDED.battery;
 SELECT results_eq($$SELECT * FROM pg_temp.last(500, 500)$$,
-    $$VALUES (500::bigint, '2026-12-01 11:00+00'::timestamptz, 'updated'::text, 5)$$,
+    $$VALUES (500::bigint, '2026-12-01 12:00+00'::timestamptz, 'updated'::text, 6)$$,
     'with skip_duplicate_heartbeats off, ON CONFLICT DO UPDATE of the newest heartbeat is kept in sync');
 SET LOCAL hb_lifecycle.skip_duplicate_heartbeats = on;
 

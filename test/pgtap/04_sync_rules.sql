@@ -1,7 +1,12 @@
--- The rules of device_last_status: newest time wins, retries are stored
--- once, rolled-back inserts leave no trace, NULL device or time is refused.
+-- The rules of device_last_status: newest time wins (an equal time never
+-- overwrites), retries are stored once, rolled-back inserts leave no trace,
+-- NULL device or time is refused; and what hb_counters() counts.
+--
+-- hb_counters() is cluster-wide and not transactional: the counter deltas
+-- below assume that nothing else runs on the test cluster meanwhile
+-- (scripts/test.sh runs one suite at a time, pg_prove one file at a time).
 BEGIN;
-SELECT plan(54);
+SELECT plan(60);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -14,16 +19,19 @@ SELECT hb_manage('heartbeats');
 CREATE FUNCTION pg_temp.last(d bigint) RETURNS SETOF device_last_status LANGUAGE sql AS $$
     SELECT * FROM device_last_status WHERE device_id = d
 $$;
-CREATE FUNCTION pg_temp.dedupe_hits() RETURNS bigint LANGUAGE sql AS $$
-    SELECT value FROM hb_counters() WHERE counter = 'dedupe_hits'
-$$;
-CREATE TEMP TABLE mark (name text PRIMARY KEY, hits bigint);
+-- mark(n) records every counter; since(n, c) is how much counter c grew
+-- since mark n; hits_since(n) is since(n, 'dedupe_hits').
+CREATE TEMP TABLE mark (name text, counter text, value bigint, PRIMARY KEY (name, counter));
 CREATE FUNCTION pg_temp.mark(n text) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO mark VALUES (n, pg_temp.dedupe_hits())
-    ON CONFLICT (name) DO UPDATE SET hits = EXCLUDED.hits
+    INSERT INTO mark SELECT n, counter, value FROM hb_counters()
+    ON CONFLICT (name, counter) DO UPDATE SET value = EXCLUDED.value
+$$;
+CREATE FUNCTION pg_temp.since(n text, c text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT h.value - m.value FROM hb_counters() h JOIN mark m ON m.counter = h.counter
+    WHERE m.name = n AND h.counter = c
 $$;
 CREATE FUNCTION pg_temp.hits_since(n text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT pg_temp.dedupe_hits() - hits FROM mark WHERE name = n
+    SELECT pg_temp.since(n, 'dedupe_hits')
 $$;
 
 -- ------------------------------------------------------------ newest wins
@@ -82,7 +90,7 @@ SELECT is((SELECT count(*) FROM heartbeats WHERE device_id = 10), 1::bigint, 'a 
 SELECT results_eq($$SELECT status, battery FROM heartbeats WHERE device_id = 10$$, $$VALUES ('original', 1)$$,
     'the first copy of a retried heartbeat is kept');
 SELECT results_eq($$SELECT status, battery FROM pg_temp.last(10)$$, $$VALUES ('original', 1)$$,
-    'a retry with the same time does not overwrite device_last_status');
+    'a skipped retry leaves device_last_status as it was');
 SELECT is(pg_temp.hits_since('retry'), 1::bigint, 'a retried heartbeat counts one dedupe hit');
 
 SELECT pg_temp.mark('retry-batch');
@@ -126,7 +134,6 @@ SELECT throws_ok($$INSERT INTO heartbeats VALUES (13, '2026-12-01 10:00+00', 'x'
     '23505', 'duplicate key value violates unique constraint "hb_2026_12_01_device_id_ts_idx"',
     '... as does a heartbeat repeated inside one statement');
 SELECT is(pg_temp.hits_since('no-skip'), 0::bigint, '... and nothing is counted as a dedupe hit');
-SELECT is_empty($$SELECT * FROM pg_temp.last(13)$$, '... and the failed statement wrote nothing');
 SET LOCAL hb_lifecycle.skip_duplicate_heartbeats = on;
 SELECT lives_ok($$INSERT INTO heartbeats VALUES (10, '2026-12-01 10:00+00', 'dup', 7)$$,
     'with the setting back on, the retry is skipped again');
@@ -134,29 +141,48 @@ SELECT lives_ok($$INSERT INTO heartbeats VALUES (10, '2026-12-01 10:00+00', 'dup
 -- ------------------------------------------------------------ NULLs
 SELECT throws_ok($$INSERT INTO heartbeats VALUES (NULL, '2026-12-01 10:00+00', 'x', 1)$$, '23502',
     'heartbeat without a device: column "device_id" is NULL', 'a NULL device is refused');
+-- (Without a DEFAULT partition PostgreSQL's tuple routing refuses a NULL
+-- time before any trigger runs.)
 SELECT throws_ok($$INSERT INTO heartbeats VALUES (20, NULL, 'x', 1)$$, '23514',
-    NULL, 'a NULL time finds no partition (there is no default partition)');
+    'no partition of relation "heartbeats" found for row',
+    'a NULL time without a DEFAULT partition gets PostgreSQL''s routing error');
 CREATE TABLE hb_default PARTITION OF heartbeats DEFAULT;
 SELECT throws_ok($$INSERT INTO heartbeats VALUES (20, NULL, 'x', 1)$$, '23502',
     'heartbeat without a time: column "ts" is NULL', 'a NULL time is refused');
 SELECT throws_ok($$INSERT INTO heartbeats VALUES (21, '2026-12-01 10:00+00', 'ok', 1), (21, '2026-12-01 11:00+00', 'ok', 2),
                                                  (NULL, '2026-12-01 12:00+00', 'bad', 3)$$, '23502',
     'heartbeat without a device: column "device_id" is NULL', 'a NULL device in the last row of a batch is refused');
-SELECT is_empty($$SELECT * FROM heartbeats WHERE device_id = 21$$, '... and no row of that statement is stored');
-SELECT is_empty($$SELECT * FROM pg_temp.last(21)$$, '... and device_last_status is untouched');
 SELECT throws_ok($$INSERT INTO heartbeats SELECT CASE WHEN i = 3 THEN NULL ELSE 22 END,
                   '2026-12-01 10:00+00'::timestamptz + i * interval '1 minute', 'sel', i FROM generate_series(1, 5) i$$,
     '23502', 'heartbeat without a device: column "device_id" is NULL', 'a NULL device in INSERT ... SELECT is refused');
 SELECT throws_ok($$INSERT INTO hb_2026_12_01 VALUES (NULL, '2026-12-01 10:00+00', 'direct', 1)$$, '23502',
     'heartbeat without a device: column "device_id" is NULL', 'a NULL device inserted straight into a partition is refused');
-SELECT is((SELECT count(*) FROM heartbeats WHERE device_id IS NULL OR ts IS NULL), 0::bigint,
-    'no heartbeat without device or time was stored');
 DROP TABLE hb_default;
 
--- A row that finds no partition fails its statement; nothing of it remains.
 SELECT throws_ok($$INSERT INTO heartbeats VALUES (23, '2026-12-01 10:00+00', 'ok', 1), (23, '2027-06-01 10:00+00', 'nowhere', 2)$$,
     '23514', 'no partition of relation "heartbeats" found for row', 'a row outside every partition fails the statement');
-SELECT is_empty($$SELECT * FROM pg_temp.last(23)$$, '... and device_last_status is untouched');
+
+-- ------------------------------------------------------------ the writer's equal-time rule
+-- A heartbeat with the same (device, time) as the device's row but another
+-- payload can reach the writer only when the stored copy of that heartbeat
+-- is gone (else the dedupe probe skips it): TRUNCATE of the partition that
+-- holds it removes it without firing any trigger, and device_last_status
+-- keeps the row. The equal time must not overwrite it.
+CREATE TABLE hb_2026_12_05 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-05') TO ('2026-12-06');
+INSERT INTO heartbeats VALUES (60, '2026-12-05 10:00+00', 'stored', 1);
+TRUNCATE hb_2026_12_05;
+SELECT pg_temp.mark('equal-time');
+INSERT INTO heartbeats VALUES (60, '2026-12-05 10:00+00', 'same time, other payload', 2);
+SELECT is((SELECT count(*) FROM heartbeats WHERE device_id = 60), 1::bigint,
+    'after TRUNCATE of its partition, a heartbeat with the same (device, time) is stored again');
+SELECT results_eq($$SELECT * FROM pg_temp.last(60)$$,
+    $$VALUES (60::bigint, '2026-12-05 10:00+00'::timestamptz, 'stored'::text, 1)$$,
+    'a heartbeat with the same time as the device''s row does not overwrite it');
+SELECT is(pg_temp.since('equal-time', 'last_status_stale_skips'), 1::bigint,
+    '... and is counted as a stale skip');
+-- (device_last_status now differs from the heartbeats for device 60: delete
+-- its heartbeat, which removes the device, for the final check.)
+DELETE FROM heartbeats WHERE device_id = 60;
 
 -- ------------------------------------------------------------ rollbacks
 INSERT INTO heartbeats VALUES (30, '2026-12-01 10:00+00', 'kept', 1);
@@ -207,15 +233,32 @@ SELECT results_eq($$SELECT device_id, status FROM device_last_status WHERE devic
     $$VALUES (33::bigint, 'outer'::text), (34, 'outer-in-do')$$,
     'an error caught by an EXCEPTION block leaves no trace; rows of the outer transaction stay');
 
--- A failing statement after a successful one in the same subtransaction.
+-- A statement that fails after hb_lifecycle's AFTER ROW trigger has put
+-- some of its rows in the buffer: an AFTER ROW trigger of the application,
+-- fired after hb_lifecycle_sync_row (name order), raises on its third row.
+-- (throws_ok runs it in a subtransaction: its abort must drop those rows,
+-- so that the flush of the next statement does not write them.)
 INSERT INTO heartbeats VALUES (36, '2026-12-01 10:00+00', 'before', 1);
-SELECT throws_ok($$INSERT INTO heartbeats VALUES (36, '2026-12-01 11:00+00', 'after', 2), (36, '2027-01-01', 'nowhere', 3)$$,
-    '23514', NULL, 'a failing statement ...');
-SELECT results_eq($$SELECT status FROM pg_temp.last(36)$$, $$VALUES ('before')$$,
-    '... leaves the row of the statement before it');
+CREATE FUNCTION pg_temp.fail_on_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'boom' THEN
+        RAISE EXCEPTION 'boom';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER zz_fail_after AFTER INSERT ON heartbeats FOR EACH ROW EXECUTE FUNCTION pg_temp.fail_on_boom();
+SELECT throws_ok($$INSERT INTO heartbeats VALUES (36, '2026-12-01 11:00+00', 'after', 2),
+                                                 (37, '2026-12-01 11:00+00', 'after', 2),
+                                                 (38, '2026-12-01 11:00+00', 'boom', 3)$$,
+    'P0001', 'boom', 'a statement failing in a later AFTER ROW trigger is refused');
+DROP TRIGGER zz_fail_after ON heartbeats;
+INSERT INTO heartbeats VALUES (39, '2026-12-01 10:00+00', 'next', 1);
+SELECT results_eq($$SELECT device_id, status FROM device_last_status WHERE device_id BETWEEN 36 AND 39 ORDER BY 1$$,
+    $$VALUES (36::bigint, 'before'::text), (39, 'next')$$,
+    '... and the next statement writes none of its buffered rows, only its own');
 
 -- ------------------------------------------------------------ other BEFORE triggers
-SELECT is(current_setting('hb_lifecycle.skip_duplicate_heartbeats'), 'on',
+SELECT is((SELECT boot_val FROM pg_settings WHERE name = 'hb_lifecycle.skip_duplicate_heartbeats'), 'on',
     'hb_lifecycle.skip_duplicate_heartbeats is on by default');
 -- hb_lifecycle's BEFORE trigger fires after the others (name order): it
 -- sees the row they produced.
@@ -249,6 +292,35 @@ SELECT results_eq($$SELECT status FROM pg_temp.last(40)$$, $$VALUES ('older, aft
 DELETE FROM heartbeats WHERE device_id = 40 AND ts = '2026-12-01 09:00+00';
 SELECT results_eq($$SELECT status FROM pg_temp.last(40)$$, $$VALUES ('first')$$,
     '... and a DELETE recomputes it from the heartbeats');
+
+-- ------------------------------------------------------------ counters
+SELECT bag_eq($$SELECT counter FROM hb_counters()$$,
+    $$VALUES ('dedupe_hits'), ('last_status_writes'), ('last_status_stale_skips'), ('last_status_recomputes')$$,
+    'hb_counters() returns exactly its four counters');
+SELECT pg_temp.mark('c-new');
+INSERT INTO heartbeats VALUES (70, '2026-12-01 10:00+00', 'c', 1), (71, '2026-12-01 09:00+00', 'c', 1),
+                              (71, '2026-12-01 10:00+00', 'c', 1), (72, '2026-12-01 10:00+00', 'c', 1);
+SELECT is(pg_temp.since('c-new', 'last_status_writes'), 3::bigint,
+    'one statement of 4 heartbeats of 3 new devices counts 3 last_status_writes, one per device');
+SELECT is(pg_temp.since('c-new', 'last_status_stale_skips'), 0::bigint,
+    '... and no stale skip (the older row of device 71 never reaches the writer)');
+SELECT pg_temp.mark('c-older');
+INSERT INTO heartbeats VALUES (70, '2026-12-01 09:00+00', 'c-older', 1);
+SELECT is(pg_temp.since('c-older', 'last_status_stale_skips'), 1::bigint,
+    'a heartbeat older than its device''s row counts 1 last_status_stale_skips');
+SELECT is(pg_temp.since('c-older', 'last_status_writes'), 0::bigint, '... and no write');
+SELECT pg_temp.mark('c-newer');
+INSERT INTO heartbeats VALUES (72, '2026-12-01 11:00+00', 'c-newer', 1);
+SELECT is(pg_temp.since('c-newer', 'last_status_writes'), 1::bigint,
+    'a newer heartbeat of a known device counts 1 last_status_writes');
+SELECT pg_temp.mark('c-delete-newest');
+DELETE FROM heartbeats WHERE device_id = 71 AND ts = '2026-12-01 10:00+00';
+SELECT is(pg_temp.since('c-delete-newest', 'last_status_recomputes'), 1::bigint,
+    'a DELETE of a device''s newest heartbeat counts 1 last_status_recomputes');
+SELECT pg_temp.mark('c-delete-older');
+DELETE FROM heartbeats WHERE device_id = 70 AND ts = '2026-12-01 09:00+00';
+SELECT is(pg_temp.since('c-delete-older', 'last_status_recomputes'), 0::bigint,
+    'a DELETE of an older heartbeat recomputes no device');
 
 -- ------------------------------------------------------------ the whole table
 SELECT results_eq($$SELECT * FROM device_last_status ORDER BY device_id$$,

@@ -1,7 +1,7 @@
 -- Several managed parents side by side, each with its own last-status
 -- table; every supported device type; custom (and quoted) names.
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -51,6 +51,10 @@ CREATE TABLE gen_beats (device_id int, ts timestamptz, raw int,
     PARTITION BY RANGE (ts);
 CREATE TABLE gen_beats_p PARTITION OF gen_beats FOR VALUES FROM ('2026-12-01') TO ('2027-01-01');
 
+-- The NULL prefix defaults to hb for the first table managed in the
+-- database: heartbeats must be the first.
+SELECT is((SELECT count(*) FROM hb_config), 0::bigint,
+    'precondition: hb_config is empty before this file manages its first table');
 SELECT lives_ok($$SELECT hb_manage('heartbeats')$$, 'manage heartbeats (bigint)');
 SELECT lives_ok($$SELECT hb_manage('sensor_beats', device_column => 'sensor', time_column => 'seen_at',
                                    last_status_table => 'sensor_status')$$,
@@ -73,7 +77,11 @@ SELECT lives_ok($$SELECT hb_manage('gen_beats', last_status_table => 'gen_status
 SELECT results_eq(
     $$SELECT parent::text, device_column::text COLLATE "default", time_column::text COLLATE "default",
              last_status_table::text, partition_prefix
-      FROM hb_config ORDER BY partition_prefix$$,
+      FROM hb_config
+      WHERE parent IN ('domain_beats'::regclass, '"Fleet X"."Beats"', 'gen_beats', 'heartbeats', 'int_beats',
+                       'sensor_beats', 'site_a.heartbeats', 'site_b.heartbeats', 'small_beats', 'uuid_beats',
+                       'varchar_beats')
+      ORDER BY partition_prefix$$,
     $$VALUES ('domain_beats', 'device_id', 'ts', 'domain_status', 'domain_beats'),
              ('"Fleet X"."Beats"', 'Dev Id', 'Seen At', '"Fleet X"."Last Seen"', 'fleet_x'),
              ('gen_beats', 'device_id', 'ts', 'gen_status', 'gen_beats'),
@@ -89,8 +97,15 @@ SELECT results_eq(
 
 -- ------------------------------------------------------------ independence
 INSERT INTO heartbeats VALUES (1, '2026-12-01 10:00+00', 'bigint');
-SELECT is((SELECT count(*) FROM sensor_status) + (SELECT count(*) FROM uuid_status) + (SELECT count(*) FROM int_status),
-    0::bigint, 'a heartbeat of one parent reaches no other parent''s last-status table');
+SELECT is_empty(
+    $$SELECT 'sensor_status' FROM sensor_status UNION ALL SELECT 'uuid_status' FROM uuid_status
+      UNION ALL SELECT 'small_status' FROM small_status UNION ALL SELECT 'int_status' FROM int_status
+      UNION ALL SELECT 'varchar_status' FROM varchar_status UNION ALL SELECT 'domain_status' FROM domain_status
+      UNION ALL SELECT 'Fleet X.Last Seen' FROM "Fleet X"."Last Seen"
+      UNION ALL SELECT 'site_a.device_last_status' FROM site_a.device_last_status
+      UNION ALL SELECT 'site_b.device_last_status' FROM site_b.device_last_status
+      UNION ALL SELECT 'gen_status' FROM gen_status$$,
+    'a heartbeat of one parent reaches none of the 10 other parents'' last-status tables');
 INSERT INTO site_a.heartbeats VALUES (1, '2026-12-01 10:00+00', 'site a');
 INSERT INTO site_b.heartbeats VALUES (1, '2026-12-01 11:00+00', 'site b'), (2, '2026-12-01 11:00+00', 'site b');
 SELECT results_eq($$SELECT device_id, status FROM site_a.device_last_status$$, $$VALUES (1, 'site a')$$,

@@ -4,7 +4,7 @@
 -- bigint, text and uuid devices; the direct write path and the SQL path (a
 -- last-status table with a trigger of its own).
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -104,6 +104,8 @@ END $$;
 SELECT pg_temp.phase(t, 1) FROM unnest(ARRAY['hb_int', 'hb_text', 'hb_uuid', 'hb_spi']) t;
 SELECT pg_temp.exact(t) FROM unnest(ARRAY['hb_int', 'hb_text', 'hb_uuid', 'hb_spi']) t;
 SELECT is((SELECT count(*) FROM hb_int_last), 37::bigint, 'after the batch: 37 devices');
+SELECT bag_eq($$SELECT op, device_id FROM spi_audit$$, $$SELECT 'INSERT', g::bigint FROM generate_series(0, 36) g$$,
+    'after the batch: the trigger on hb_spi_last saw one INSERT per new device, nothing else');
 
 SELECT pg_temp.phase(t, 2) FROM unnest(ARRAY['hb_int', 'hb_text', 'hb_uuid', 'hb_spi']) t;
 SELECT pg_temp.exact(t) FROM unnest(ARRAY['hb_int', 'hb_text', 'hb_uuid', 'hb_spi']) t;
@@ -122,11 +124,16 @@ SELECT is((SELECT count(*) FROM hb_int_last), 34::bigint, 'after the deletes: 3 
 SELECT pg_temp.phase(t, 6) FROM unnest(ARRAY['hb_int', 'hb_text', 'hb_uuid', 'hb_spi']) t;
 SELECT pg_temp.exact(t) FROM unnest(ARRAY['hb_int', 'hb_text', 'hb_uuid', 'hb_spi']) t;
 
--- COPY, with retries, rows for new devices and rows older than the stored ones.
+-- COPY: a heartbeat of device 1 newer than its row, and a retry of it; a
+-- heartbeat of device 4 older than its row (phase 5 removed device 4, phase
+-- 6 brought it back with a heartbeat of 12-08 inserted straight into a
+-- partition); an older one of device 6; two of device 100, the only new
+-- device. The audit of hb_spi_last starts again here.
+TRUNCATE spi_audit;
 COPY hb_int FROM STDIN;
 1	2026-12-08 23:00:00+00	copy	1
 1	2026-12-08 23:00:00+00	copy-retry	2
-4	2026-12-02 10:00:00+00	copy-new-device	3
+4	2026-12-02 10:00:00+00	copy-older	3
 6	2026-12-01 00:00:00+00	copy-old	4
 100	2026-12-05 10:00:00+00	copy-new	5
 100	2026-12-05 11:00:00+00	copy-newer	6
@@ -134,7 +141,7 @@ COPY hb_int FROM STDIN;
 COPY hb_text FROM STDIN;
 dev-1	2026-12-08 23:00:00+00	copy	1
 dev-1	2026-12-08 23:00:00+00	copy-retry	2
-dev-4	2026-12-02 10:00:00+00	copy-new-device	3
+dev-4	2026-12-02 10:00:00+00	copy-older	3
 dev-6	2026-12-01 00:00:00+00	copy-old	4
 dev-100	2026-12-05 10:00:00+00	copy-new	5
 dev-100	2026-12-05 11:00:00+00	copy-newer	6
@@ -142,7 +149,7 @@ dev-100	2026-12-05 11:00:00+00	copy-newer	6
 COPY hb_uuid FROM STDIN;
 c4ca4238-a0b9-2382-0dcc-509a6f75849b	2026-12-08 23:00:00+00	copy	1
 c4ca4238-a0b9-2382-0dcc-509a6f75849b	2026-12-08 23:00:00+00	copy-retry	2
-a87ff679-a2f3-e71d-9181-a67b7542122c	2026-12-02 10:00:00+00	copy-new-device	3
+a87ff679-a2f3-e71d-9181-a67b7542122c	2026-12-02 10:00:00+00	copy-older	3
 1679091c-5a88-0faf-6fb5-e6087eb1b2dc	2026-12-01 00:00:00+00	copy-old	4
 f899139d-f5e1-0593-9643-1415e770c6dd	2026-12-05 10:00:00+00	copy-new	5
 f899139d-f5e1-0593-9643-1415e770c6dd	2026-12-05 11:00:00+00	copy-newer	6
@@ -150,7 +157,7 @@ f899139d-f5e1-0593-9643-1415e770c6dd	2026-12-05 11:00:00+00	copy-newer	6
 COPY hb_spi FROM STDIN;
 1	2026-12-08 23:00:00+00	copy	1
 1	2026-12-08 23:00:00+00	copy-retry	2
-4	2026-12-02 10:00:00+00	copy-new-device	3
+4	2026-12-02 10:00:00+00	copy-older	3
 6	2026-12-01 00:00:00+00	copy-old	4
 100	2026-12-05 10:00:00+00	copy-new	5
 100	2026-12-05 11:00:00+00	copy-newer	6
@@ -163,7 +170,8 @@ SELECT is((SELECT count(*) FROM hb_uuid WHERE status LIKE 'copy%'
 -- The two write paths agree, and the trigger on the SQL path saw each write.
 SELECT results_eq($$SELECT * FROM hb_spi_last ORDER BY device_id$$, $$SELECT * FROM hb_int_last ORDER BY device_id$$,
     'the SQL write path and the direct one end in the same state');
-SELECT ok((SELECT count(*) FROM spi_audit) > 37, 'the trigger on the last-status table fired for its writes');
+SELECT bag_eq($$SELECT op, device_id FROM spi_audit$$, $$VALUES ('UPDATE', 1::bigint), ('INSERT', 100)$$,
+    'the trigger on hb_spi_last saw the COPY''s two writes: device 1 updated, device 100 inserted');
 
 SELECT * FROM finish();
 ROLLBACK;

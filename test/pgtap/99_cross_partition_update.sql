@@ -1,14 +1,22 @@
 -- An UPDATE that moves a heartbeat to another partition (PostgreSQL turns it
 -- into a DELETE and an INSERT: the INSERT fires the row triggers of the
 -- destination, but no INSERT statement trigger) is kept in sync, and the
--- session goes on normally afterwards. This file runs last: when row
--- movement leaves hb_lifecycle's state behind, the next statement of the
--- session can fail or take the backend (and with it the cluster's other
--- sessions) down, and no other file should pay for that.
+-- session goes on normally afterwards: the statements after the moves are
+-- the checks that row movement leaves no hb_lifecycle state behind (a
+-- failure or a crashed backend fails them). Nothing depends on the order of
+-- the files: pg_prove runs each on a connection of its own.
+--
+-- The dedupe counter delta assumes nothing else runs on the test cluster
+-- meanwhile (hb_counters() is cluster-wide; pg_prove runs one file at a
+-- time).
 BEGIN;
-SELECT plan(11);
+SELECT plan(13);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
+
+CREATE FUNCTION pg_temp.dedupe_hits() RETURNS bigint LANGUAGE sql AS $$
+    SELECT value FROM hb_counters() WHERE counter = 'dedupe_hits'
+$$;
 
 CREATE TABLE heartbeats (device_id bigint, ts timestamptz, status text) PARTITION BY RANGE (ts);
 CREATE TABLE hb_2026_12_01 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-01') TO ('2026-12-02');
@@ -41,8 +49,12 @@ SELECT lives_ok($$INSERT INTO heartbeats VALUES (4, '2026-12-01 10:00+00', 'afte
 SELECT results_eq($$SELECT * FROM device_last_status ORDER BY device_id$$,
     $$SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC$$,
     'device_last_status is exactly the newest heartbeat of every device');
+SELECT pg_temp.dedupe_hits() AS hits_before_retry \gset
 SELECT lives_ok($$INSERT INTO heartbeats VALUES (4, '2026-12-01 10:00+00', 'retry after moves')$$,
-    'a retry after the moves is skipped without error');
+    'a retry after the moves raises no error');
+SELECT results_eq($$SELECT status FROM heartbeats WHERE device_id = 4$$, $$VALUES ('after moves')$$,
+    '... and is stored once, the first copy kept');
+SELECT is(pg_temp.dedupe_hits() - :hits_before_retry, 1::bigint, '... and counts one dedupe hit');
 
 SELECT * FROM finish();
 ROLLBACK;
