@@ -7,14 +7,22 @@
 // still committing gets no error either.
 //
 // Opening an index scan costs more than the probe itself (btbeginscan
-// allocates ~27 kB), so a statement keeps one scan per partition open
-// between rows and closes them all in its AFTER STATEMENT trigger
-// (dedupe_close_scans), under the resource owner that opened each. A scan
-// is kept only for a partition that carries that statement trigger, so that
-// some statement trigger always closes it. Between probes a scan holds no
-// buffer pin. A subtransaction abort forgets the scans it opened (its
-// resource owner released them) and any scan interrupted mid-probe.
-// C-style code.
+// allocates ~27 kB), so a transaction keeps one scan per partition open
+// between rows. Kept scans belong to a resource owner of our own (a child
+// of the transaction's), hold a reference on their heap relation, live in a
+// memory context of their own (the index AM allocates during scans), and
+// hold no buffer pin between probes. Every hb_lifecycle statement trigger
+// closes them (dedupe_close_scans), and so does the pre-commit callback; a
+// subtransaction abort closes those it opened and forgets one interrupted
+// mid-probe.
+//
+// During an UPDATE that moves heartbeats to another partition, PostgreSQL
+// deletes each row and inserts it into its new partition; a heartbeat
+// already stored there with the same (device, time) is not a retry, and
+// skipping the insert would lose the moved row. The BEFORE UPDATE trigger
+// marks the statement (note_update_in_progress) and the probe stands down
+// until the statement ends: the unique index then refuses the collision, as
+// it does within one partition. C-style code.
 #include "pg.hpp"
 
 extern "C" {
@@ -37,23 +45,21 @@ namespace {
 
 struct ProbeScan {
     Oid relid;
+    Relation heap;  // referenced by us
     Relation index;
     IndexScanDesc scan;
     TupleTableSlot *slot;
-    ResourceOwner owner;
     SubTransactionId subid;
-    // The index AM allocates lazily during a scan (btree's killedItems, for
-    // one), in whatever context is current: every call on the scan runs in
-    // this one, which lives as long as the scan.
-    MemoryContext cxt;
 };
 
 constexpr int kMaxScans = 16;
 ProbeScan scans[kMaxScans];
 int nscans = 0;
-MemoryContext scan_cxt = nullptr;  // child of TopTransactionContext
-ProbeScan *probing = nullptr;      // the scan a probe is using right now
-SnapshotData dirty_snapshot;       // scans point at it; re-initialised per probe
+MemoryContext scan_cxt = nullptr;    // child of TopTransactionContext
+ResourceOwner scan_owner = nullptr;  // child of TopTransactionResourceOwner
+ProbeScan *probing = nullptr;        // the scan a probe is using right now
+SnapshotData dirty_snapshot;         // scans point at it; re-initialised per probe
+SubTransactionId update_level = InvalidSubTransactionId;  // an UPDATE is moving rows
 
 [[noreturn]] void missing_value(Relation rel, RelInfo *ri, AttrNumber attno, const char *what) {
     const char *col = NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname);
@@ -62,33 +68,52 @@ SnapshotData dirty_snapshot;       // scans point at it; re-initialised per prob
                     errdetail("%s is managed by hb_lifecycle; every heartbeat needs a device and a "
                               "time, and nothing of this row was stored.",
                               ri->target->parent_sql),
-                    errhint("Send a value for \"%s\" in the INSERT or COPY.", col),
-                    errtablecol(rel, attno)));
+                    errhint("Send a value for \"%s\".", col), errtablecol(rel, attno)));
     pg_unreachable();
 }
 
+// Runs with our resource owner and memory context current.
+struct ScanScope {
+    ResourceOwner owner;
+    MemoryContext cxt;
+};
+
+ScanScope enter_scans() {
+    if (scan_cxt == nullptr)
+        scan_cxt = AllocSetContextCreate(TopTransactionContext, "hb_lifecycle dedupe scans",
+                                         ALLOCSET_DEFAULT_SIZES);
+    if (scan_owner == nullptr)
+        scan_owner = ResourceOwnerCreate(TopTransactionResourceOwner, "hb_lifecycle dedupe");
+    ScanScope saved{CurrentResourceOwner, CurrentMemoryContext};
+    CurrentResourceOwner = scan_owner;
+    MemoryContextSwitchTo(scan_cxt);
+    return saved;
+}
+
+void leave_scans(const ScanScope &saved) {
+    CurrentResourceOwner = saved.owner;
+    MemoryContextSwitchTo(saved.cxt);
+}
+
 void close_scan(ProbeScan *p) {
-    ResourceOwner saved = CurrentResourceOwner;
-    CurrentResourceOwner = p->owner;
-    MemoryContext old = MemoryContextSwitchTo(p->cxt);
+    ScanScope saved = enter_scans();
     ExecDropSingleTupleTableSlot(p->slot);
     index_endscan(p->scan);
     index_close(p->index, NoLock);
-    MemoryContextSwitchTo(old);
-    CurrentResourceOwner = saved;
+    RelationDecrementReferenceCount(p->heap);
+    leave_scans(saved);
 }
 
-ProbeScan *open_scan(Relation rel, RelInfo *ri, ProbeScan *p, MemoryContext cxt) {
-    MemoryContext old = MemoryContextSwitchTo(cxt);
+void open_scan(Relation rel, RelInfo *ri, ProbeScan *p) {
+    ScanScope saved = enter_scans();
     p->relid = RelationGetRelid(rel);
+    RelationIncrementReferenceCount(rel);
+    p->heap = rel;
     p->index = index_open(ri->dedupe_index, RowExclusiveLock);
     p->scan = index_beginscan(rel, p->index, &dirty_snapshot, 2, 0);
     p->slot = table_slot_create(rel, nullptr);
-    p->owner = CurrentResourceOwner;
     p->subid = GetCurrentSubTransactionId();
-    p->cxt = cxt;
-    MemoryContextSwitchTo(old);
-    return p;
+    leave_scans(saved);
 }
 
 bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
@@ -100,11 +125,10 @@ bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
                     ri->dedupe_eq[k], v);
         keys[k].sk_collation = ri->dedupe_collation[k];
     }
-    bool stored = false;
     for (;;) {
         InitDirtySnapshot(dirty_snapshot);
         probing = p;
-        MemoryContext old = MemoryContextSwitchTo(p->cxt);
+        ScanScope saved = enter_scans();
         index_rescan(p->scan, keys, 2, nullptr, 0);
         bool found = index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
         TransactionId xwait = !found                                      ? InvalidTransactionId
@@ -114,16 +138,14 @@ bool probe(ProbeScan *p, RelInfo *ri, TupleTableSlot *row) {
         // Drop the pins the scan and the slot hold before anything can wait.
         ExecClearTuple(p->slot);
         index_rescan(p->scan, keys, 2, nullptr, 0);
-        MemoryContextSwitchTo(old);
+        leave_scans(saved);
         probing = nullptr;
         if (found && TransactionIdIsValid(xwait)) {
-            XactLockTableWait(xwait, p->scan->heapRelation, &tid, XLTW_InsertIndex);
+            XactLockTableWait(xwait, p->heap, &tid, XLTW_InsertIndex);
             continue;
         }
-        stored = found;
-        break;
+        return found;
     }
-    return stored;
 }
 
 bool already_stored(Relation rel, RelInfo *ri, TupleTableSlot *row) {
@@ -131,23 +153,29 @@ bool already_stored(Relation rel, RelInfo *ri, TupleTableSlot *row) {
     for (int i = 0; i < nscans; ++i)
         if (scans[i].relid == relid)
             return probe(&scans[i], ri, row);
-    if (ri->has_insert_statement_trigger && nscans < kMaxScans) {
-        if (scan_cxt == nullptr)
-            scan_cxt = AllocSetContextCreate(TopTransactionContext, "hb_lifecycle dedupe scans",
-                                             ALLOCSET_DEFAULT_SIZES);
-        return probe(open_scan(rel, ri, &scans[nscans++], scan_cxt), ri, row);
+    if (nscans == kMaxScans) {
+        dedupe_close_scans();  // a statement across many partitions: start over
     }
-    // No statement trigger would close a kept scan: use one for this row only.
-    ProbeScan once;
-    open_scan(rel, ri, &once, CurrentMemoryContext);
-    bool stored = probe(&once, ri, row);
-    close_scan(&once);
-    return stored;
+    ProbeScan *p = &scans[nscans];
+    open_scan(rel, ri, p);
+    ++nscans;
+    return probe(p, ri, row);
 }
 
 }  // namespace
 
 bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
+    check_not_null_key(rel, ri, slot);
+    if (!guc::skip_duplicate_heartbeats || !OidIsValid(ri->dedupe_index) ||
+        update_level != InvalidSubTransactionId)
+        return true;
+    if (!already_stored(rel, ri, slot))
+        return true;
+    shmem::add(shmem::kDedupeHits);
+    return false;
+}
+
+void check_not_null_key(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
     bool isnull = false;
     (void)slot_getattr(slot, ri->dev_attno, &isnull);
     if (isnull)
@@ -155,12 +183,16 @@ bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
     (void)slot_getattr(slot, ri->ts_attno, &isnull);
     if (isnull)
         missing_value(rel, ri, ri->ts_attno, "a time");
-    if (!guc::skip_duplicate_heartbeats || !OidIsValid(ri->dedupe_index))
-        return true;
-    if (!already_stored(rel, ri, slot))
-        return true;
-    shmem::add(shmem::kDedupeHits);
-    return false;
+}
+
+void note_update_in_progress() {
+    if (update_level == InvalidSubTransactionId)
+        update_level = GetCurrentSubTransactionId();
+}
+
+void dedupe_end_of_statement() {
+    dedupe_close_scans();
+    update_level = InvalidSubTransactionId;
 }
 
 void dedupe_close_scans() {
@@ -172,20 +204,27 @@ void dedupe_close_scans() {
 void dedupe_subxact_abort(SubTransactionId subid) {
     int kept = 0;
     for (int i = 0; i < nscans; ++i) {
-        // Opened inside the aborted subtransaction: its resource owner has
-        // released everything. Interrupted mid-probe: its state is unknown.
-        if (scans[i].subid >= subid || &scans[i] == probing)
-            continue;
-        scans[kept++] = scans[i];
+        if (&scans[i] == probing)
+            continue;  // interrupted mid-probe: its state is unknown; forget it
+        if (scans[i].subid >= subid)
+            close_scan(&scans[i]);  // its relation may not outlive the rollback
+        else
+            scans[kept++] = scans[i];
     }
     nscans = kept;
     probing = nullptr;
+    if (update_level != InvalidSubTransactionId && update_level >= subid)
+        update_level = InvalidSubTransactionId;
 }
 
 void dedupe_end_of_transaction() {
+    // Commit closed the scans before (pre-commit); abort releases our owner
+    // with the transaction's, and the context goes with TopTransactionContext.
     nscans = 0;
     probing = nullptr;
-    scan_cxt = nullptr;  // freed with TopTransactionContext
+    scan_cxt = nullptr;
+    scan_owner = nullptr;
+    update_level = InvalidSubTransactionId;
 }
 
 }  // namespace hb::sync

@@ -17,8 +17,18 @@ namespace hb::sync {
 // the caller then skips; counts it as a dedupe hit.
 bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot);
 
-// Closes the index scans kept open by this statement's probes (called by
-// the AFTER STATEMENT trigger, and before commit).
+// The NULL checks alone (for the new version of an updated heartbeat).
+void check_not_null_key(Relation rel, RelInfo *ri, TupleTableSlot *slot);
+
+// An UPDATE of heartbeats is running: rows it moves to another partition
+// arrive as inserts there, and must not be taken for retries.
+void note_update_in_progress();
+
+// What every hb_lifecycle statement trigger does: close the kept scans and
+// end the UPDATE mark.
+void dedupe_end_of_statement();
+
+// Closes the index scans kept open between probes (also before commit).
 void dedupe_close_scans();
 // A subtransaction aborted: forget the scans its resource owner released.
 void dedupe_subxact_abort(SubTransactionId subid);

@@ -6,6 +6,8 @@
 //
 //   zz_hb_lifecycle_dedupe  BEFORE INSERT, row:  hb_before_insert()
 //       refuses NULL device/time; skips a retried heartbeat.
+//   zz_hb_lifecycle_update  BEFORE UPDATE, row:  hb_before_update()
+//       refuses NULL device/time; marks the statement (see dedupe.cpp).
 //   hb_lifecycle_sync_row   AFTER INSERT, row:   hb_sync_row()
 //       offers the stored row to the per-statement buffer (newest per device).
 //   hb_lifecycle_sync_insert AFTER INSERT, statement: hb_sync_insert()
@@ -67,46 +69,98 @@ TriggerData *require_trigger(FunctionCallInfo fcinfo, const char *fn, bool row, 
     return td;
 }
 
-// Drains the newest buffer level and writes it, target by target.
-void flush_top() {
-    core::LatestBuffer::Extent extent = buffer.top_extent();
-    if (extent.rows == 0) {
-        buffer.subxact_abort(buffer.top_level());  // drop an empty level
-        return;
-    }
-    MemoryContext flush_cxt =
-        AllocSetContextCreate(CurrentMemoryContext, "hb_lifecycle flush", ALLOCSET_DEFAULT_SIZES);
-    MemoryContext old = MemoryContextSwitchTo(flush_cxt);
-    auto *rows = static_cast<core::DrainedRow *>(
-        MemoryContextAllocHuge(flush_cxt, sizeof(core::DrainedRow) * extent.rows));
-    char *arena = static_cast<char *>(MemoryContextAllocHuge(flush_cxt, Max(extent.key_bytes, 1)));
-    std::size_t n = buffer.drain_top(rows, arena);
+// The rows of the newest buffer level, drained (in its own memory context,
+// current while the rows are used; end_drained() deletes it).
+struct Drained {
+    core::DrainedRow *rows = nullptr;
+    std::size_t n = 0;
+    MemoryContext cxt = nullptr;
+    MemoryContext old = nullptr;
+};
 
+Drained drain_top() {
+    Drained d;
+    d.cxt =
+        AllocSetContextCreate(CurrentMemoryContext, "hb_lifecycle flush", ALLOCSET_DEFAULT_SIZES);
+    d.old = MemoryContextSwitchTo(d.cxt);
+    core::LatestBuffer::Extent extent = buffer.top_extent();
+    d.rows = static_cast<core::DrainedRow *>(
+        MemoryContextAllocHuge(d.cxt, sizeof(core::DrainedRow) * Max(extent.rows, 1)));
+    char *arena = static_cast<char *>(MemoryContextAllocHuge(d.cxt, Max(extent.key_bytes, 1)));
+    d.n = buffer.drain_top(d.rows, arena);
+    return d;
+}
+
+void end_drained(Drained &d) {
+    MemoryContextSwitchTo(d.old);
+    MemoryContextDelete(d.cxt);
+}
+
+// Writes drained rows, target by target (they are sorted by target), all
+// but those of target `except`.
+void apply_drained(const Drained &d, Oid except) {
     std::size_t start = 0;
-    while (start < n) {
+    while (start < d.n) {
         std::size_t end = start;
-        while (end < n && rows[end].target == rows[start].target)
+        while (end < d.n && d.rows[end].target == d.rows[start].target)
             ++end;
-        Oid parent = rows[start].target;
-        // The target's cache entry comes through any relation of the batch.
-        Relation rel = table_open(rows[start].ref.rel, RowExclusiveLock);
-        Target *t = rel_info(rel)->target;
-        table_close(rel, NoLock);
-        Assert(t->parent == parent);
-        (void)parent;
-        apply_newest(t, rows + start, end - start);
+        if (d.rows[start].target != except) {
+            // The target's cache entry comes through any relation of the batch.
+            Relation rel = table_open(d.rows[start].ref.rel, RowExclusiveLock);
+            Target *t = rel_info(rel)->target;
+            table_close(rel, NoLock);
+            apply_newest(t, d.rows + start, end - start);
+        }
         start = end;
     }
-    MemoryContextSwitchTo(old);
-    MemoryContextDelete(flush_cxt);
+}
+
+bool level_pending() {
+    return !buffer.empty() && buffer.top_level() == GetCurrentSubTransactionId();
+}
+
+// Drains the newest buffer level and writes it.
+void flush_top() {
+    Drained d = drain_top();
+    apply_drained(d, InvalidOid);
+    end_drained(d);
 }
 
 // What every hb_lifecycle statement trigger does first: close the dedupe
 // scans the statement's rows opened, and write the rows its level buffered.
 void end_of_statement() {
-    dedupe_close_scans();
-    if (!buffer.empty() && buffer.top_level() == GetCurrentSubTransactionId())
+    dedupe_end_of_statement();
+    if (level_pending())
         flush_top();
+}
+
+// The UPDATE and DELETE statement triggers: the rows this level buffered for
+// the same target (rows an UPDATE moved to another partition) join the
+// recomputation, so that the statement locks devices in one pass, in order;
+// rows of other targets are written as usual.
+void end_of_change(TriggerData *td, bool is_update) {
+    dedupe_end_of_statement();
+    RelInfo *ri = rel_info_if_managed(td->tg_relation);
+    if (ri == nullptr) {
+        if (level_pending())
+            flush_top();
+        return;
+    }
+    Target *t = ri->target;
+    Drained d;
+    bool drained = level_pending();
+    if (drained) {
+        d = drain_top();
+        apply_drained(d, t->parent);
+    }
+    std::size_t first = 0, count = 0;
+    while (first < d.n && d.rows[first].target != t->parent)
+        ++first;
+    while (first + count < d.n && d.rows[first + count].target == t->parent)
+        ++count;
+    recompute_after_change(t, td, is_update, d.rows + first, count);
+    if (drained)
+        end_drained(d);
 }
 
 void on_xact(XactEvent event, void *) {
@@ -161,6 +215,7 @@ void install_callbacks() {
 
 extern "C" {
 PG_FUNCTION_INFO_V1(hb_before_insert);
+PG_FUNCTION_INFO_V1(hb_before_update);
 PG_FUNCTION_INFO_V1(hb_sync_row);
 PG_FUNCTION_INFO_V1(hb_sync_insert);
 PG_FUNCTION_INFO_V1(hb_sync_update);
@@ -179,6 +234,19 @@ extern "C" Datum hb_before_insert(PG_FUNCTION_ARGS) {
         if (!check_heartbeat(td->tg_relation, ri, td->tg_trigslot))
             return PointerGetDatum(nullptr);
         return PointerGetDatum(td->tg_trigtuple);
+    });
+}
+
+// BEFORE UPDATE FOR EACH ROW: the new version needs a device and a time;
+// and rows this UPDATE moves to another partition are not retries.
+extern "C" Datum hb_before_update(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        TriggerData *td =
+            require_trigger(fcinfo, "hb_before_update", true, false, TRIGGER_EVENT_UPDATE);
+        RelInfo *ri = rel_info(td->tg_relation);
+        check_not_null_key(td->tg_relation, ri, td->tg_newslot);
+        note_update_in_progress();
+        return PointerGetDatum(td->tg_newtuple);
     });
 }
 
@@ -226,9 +294,7 @@ extern "C" Datum hb_sync_update(PG_FUNCTION_ARGS) {
                             errmsg("hb_sync_update() needs OLD TABLE and NEW TABLE")));
         // An UPDATE that moves heartbeats to another partition inserts them
         // there: its row triggers ran, and no INSERT statement trigger will.
-        end_of_statement();
-        if (RelInfo *ri = rel_info_if_managed(td->tg_relation))
-            recompute_after_change(ri->target, td, true);
+        end_of_change(td, true);
         return PointerGetDatum(nullptr);
     });
 }
@@ -241,9 +307,7 @@ extern "C" Datum hb_sync_delete(PG_FUNCTION_ARGS) {
         if (td->tg_oldtable == nullptr)
             ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                             errmsg("hb_sync_delete() needs OLD TABLE")));
-        end_of_statement();
-        if (RelInfo *ri = rel_info_if_managed(td->tg_relation))
-            recompute_after_change(ri->target, td, false);
+        end_of_change(td, false);
         return PointerGetDatum(nullptr);
     });
 }

@@ -50,6 +50,7 @@ extern "C" {
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -77,6 +78,7 @@ struct Source {
     Relation rel;
     RelInfo *info;
     TupleTableSlot *slot;
+    BlockNumber nblocks;  // at open: a TID beyond it is gone (TRUNCATE)
 };
 
 struct Sources {
@@ -99,6 +101,7 @@ Source *source_for(Sources *s, Oid relid) {
     src->rel = table_open(relid, RowExclusiveLock);
     src->info = rel_info(src->rel);
     src->slot = table_slot_create(src->rel, nullptr);
+    src->nblocks = RelationGetNumberOfBlocks(src->rel);
     s->items = lappend(s->items, src);
     return s->last = src;
 }
@@ -115,17 +118,28 @@ void close_sources(Sources *s) {
     s->last = nullptr;
 }
 
-// Fetches the heartbeat a drained row points at, or returns nullptr when
-// that version is no longer live: this transaction updated or deleted it
-// after inserting it, and the UPDATE or DELETE has accounted for it.
-TupleTableSlot *fetch_heartbeat(Sources *sources, const core::RowRef &ref, Source **out) {
-    Source *src = source_for(sources, ref.rel);
+// Fetches the heartbeat a drained row points at, or returns nullptr when it
+// is no longer there as it was offered: this transaction updated, deleted
+// or truncated it after inserting it (the row at that TID, if any, must
+// still be this device's heartbeat of that time).
+TupleTableSlot *fetch_heartbeat(Sources *sources, const core::DrainedRow &row, Source **out) {
+    Source *src = source_for(sources, row.ref.rel);
+    *out = src;
+    if (row.ref.block >= src->nblocks)
+        return nullptr;
     ItemPointerData tid;
-    ItemPointerSet(&tid, ref.block, ref.offset);
+    ItemPointerSet(&tid, row.ref.block, row.ref.offset);
     if (!table_tuple_fetch_row_version(src->rel, &tid, SnapshotSelf, src->slot))
         return nullptr;
     slot_getallattrs(src->slot);
-    *out = src;
+    AttrNumber dev_att = src->info->dev_attno, ts_att = src->info->ts_attno;
+    if (src->slot->tts_isnull[dev_att - 1] || src->slot->tts_isnull[ts_att - 1] ||
+        DatumGetTimestampTz(src->slot->tts_values[ts_att - 1]) != row.ref.ts)
+        return nullptr;
+    KeyBytes key;
+    encode_device(src->info->target->kind, src->slot->tts_values[dev_att - 1], &key);
+    if (core::compare_keys({key.data, key.len}, {row.key, row.key_len}) != 0)
+        return nullptr;
     return src->slot;
 }
 
@@ -212,15 +226,59 @@ SPIPlanPtr plan_for(Target *t, SpiState *spi, SyncPlan which) {
     return plan;
 }
 
-// Runs a kept plan against the latest snapshot (which includes this
-// transaction's own changes), firing the triggers of what it writes.
-void run_latest(SpiState *spi, SPIPlanPtr plan, Datum *values, const char *nulls, int expected) {
+void run_once(SpiState *spi, SPIPlanPtr plan, Datum *values, const char *nulls, int expected) {
     CommandCounterIncrement();
     int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false,
                                   true, 0);
     MemoryContextSwitchTo(spi->env.caller_cxt);
     if (rc != expected)
         elog(ERROR, "hb_lifecycle: a last-status statement failed: %s", SPI_result_code_string(rc));
+}
+
+constexpr int kMaxSerializationRetries = 20;
+
+// Runs a kept plan against the latest snapshot (which includes this
+// transaction's own changes), firing the triggers of what it writes. In
+// REPEATABLE READ and SERIALIZABLE, INSERT ... ON CONFLICT refuses a row a
+// concurrent transaction changed (40001) even though we read the latest
+// version: the statement is run in a subtransaction and run again, with a
+// new snapshot, once that transaction has finished.
+void run_latest(SpiState *spi, SPIPlanPtr plan, Datum *values, const char *nulls, int expected) {
+    if (!IsolationUsesXactSnapshot()) {
+        run_once(spi, plan, values, nulls, expected);
+        return;
+    }
+    for (int attempt = 0;; ++attempt) {
+        MemoryContext cxt = CurrentMemoryContext;
+        ResourceOwner owner = CurrentResourceOwner;
+        volatile bool retry = false;
+        BeginInternalSubTransaction(nullptr);
+        MemoryContextSwitchTo(cxt);
+        PG_TRY();
+        {
+            run_once(spi, plan, values, nulls, expected);
+            ReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        }
+        PG_CATCH();
+        {
+            MemoryContextSwitchTo(cxt);
+            ErrorData *edata = CopyErrorData();
+            if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
+                attempt >= kMaxSerializationRetries)
+                PG_RE_THROW();
+            FlushErrorState();
+            FreeErrorData(edata);
+            RollbackAndReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+            retry = true;
+        }
+        PG_END_TRY();
+        if (!retry)
+            return;
+    }
 }
 
 // The newest-wins upsert of one heartbeat (a new device, or the SQL path).
@@ -246,7 +304,10 @@ void spi_upsert(Target *t, SpiState *spi, Source *src, TupleTableSlot *hb) {
 }
 
 // Sets device dev's row to its newest remaining heartbeat, or removes it.
-void spi_recompute(Target *t, SpiState *spi, Datum dev) {
+// With row_locked (we hold the row FOR UPDATE) the newest overwrites the
+// row; without (the device had no row), a concurrent insert may create it
+// first, and the newer of the two wins.
+void spi_recompute(Target *t, SpiState *spi, Datum dev, bool row_locked) {
     spi_open(t, spi);
     Datum args[1] = {dev};
     run_latest(spi, plan_for(t, spi, SyncPlan::Newest), args, nullptr, SPI_OK_SELECT);
@@ -263,7 +324,8 @@ void spi_recompute(Target *t, SpiState *spi, Datum dev) {
         values[i] = heap_getattr(newest, i + 1, desc, &isnull);
         nulls[i] = isnull ? 'n' : ' ';
     }
-    run_latest(spi, plan_for(t, spi, SyncPlan::Overwrite), values, nulls, SPI_OK_INSERT);
+    run_latest(spi, plan_for(t, spi, row_locked ? SyncPlan::Overwrite : SyncPlan::NewestWins),
+               values, nulls, SPI_OK_INSERT);
 }
 
 // ---------------------------------------------------------------- the table AM
@@ -305,7 +367,11 @@ bool cursor_find(LsCursor *c, Target *t, Datum dev) {
         TransactionId xwait = TransactionIdIsValid(c->dirty.xmin) ? c->dirty.xmin : c->dirty.xmax;
         if (!TransactionIdIsValid(xwait))
             return true;
-        XactLockTableWait(xwait, c->ls, &c->cur->tts_tid, XLTW_Update);
+        // Hold no buffer pin while waiting.
+        ItemPointerData tid = c->cur->tts_tid;
+        ExecClearTuple(c->cur);
+        index_rescan(c->scan, &key, 1, nullptr, 0);
+        XactLockTableWait(xwait, c->ls, &tid, XLTW_Update);
     }
 }
 
@@ -345,17 +411,49 @@ bool own_version(TupleTableSlot *slot) {
 
 // ---------------------------------------------------------------- change locks
 
-// A transaction-level lock per (last-status table, device), in the advisory
-// lock space with a field of its own so that it can never collide with
-// pg_advisory_lock(): database, table oid, 32-bit hash of the key, "HB".
-// Two devices sharing a hash only wait for each other needlessly.
-constexpr uint16 kChangeLockTag = 0x4842;
+// Change locks: transaction-level locks that make two transactions changing
+// heartbeats of one device run one after the other (inserters never take
+// them). They live in the advisory lock space, keyed by (database, table
+// oid, bucket, "HB"), so that they can never collide with
+// pg_advisory_lock(). Devices hash into a fixed number of buckets per
+// table, so that a statement changing a whole fleet holds a bounded number
+// of locks; a statement takes all its buckets in ascending order before it
+// locks any row, so that two of them cannot deadlock on buckets.
+constexpr uint16 kChangeLockTag = 0x4842;  // "HB"
+constexpr uint32 kChangeBuckets = 128;
 
-void lock_device_for_change(Target *t, const char *key, uint32 len) {
-    uint32 h = hash_bytes(reinterpret_cast<const unsigned char *>(key), static_cast<int>(len));
+uint32 change_bucket(const char *key, uint32 len) {
+    return hash_bytes(reinterpret_cast<const unsigned char *>(key), static_cast<int>(len)) %
+           kChangeBuckets;
+}
+
+void lock_change_bucket(Target *t, uint32 bucket) {
     LOCKTAG tag;
-    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, t->ls, h, kChangeLockTag);
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, t->ls, bucket, kChangeLockTag);
     (void)LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+// Sets one device to its newest remaining heartbeat under its change lock
+// (the caller holds it) and a FOR UPDATE lock on its row.
+void recompute_device(Target *t, LsCursor *c, SpiState *spi, Datum dev) {
+    Snapshot snapshot = GetLatestSnapshot();
+    for (;;) {
+        bool found = cursor_find(c, t, dev);
+        if (found) {
+            TM_FailureData tmfd;
+            TM_Result r = table_tuple_lock(c->ls, &c->cur->tts_tid, snapshot, c->cur,
+                                           GetCurrentCommandId(false), LockTupleExclusive,
+                                           LockWaitBlock, 0, &tmfd);
+            if (r == TM_Updated || r == TM_Deleted)
+                continue;
+            if (r != TM_Ok && r != TM_SelfModified)
+                elog(ERROR, "hb_lifecycle: unexpected result %d locking a last-status row", r);
+            ExecClearTuple(c->cur);  // no pin held while SQL runs
+        }
+        spi_recompute(t, spi, dev, found);
+        shmem::add(shmem::kLastStatusRecomputes);
+        return;
+    }
 }
 
 // ---------------------------------------------------------------- changes
@@ -378,7 +476,7 @@ void read_side(Tuplestorestate *store, Relation rel, RelInfo *ri, uint32 side,
                core::LatestBuffer &buf) {
     TupleTableSlot *slot = pg_call([&] {
         TupleTableSlot *s = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
-        int ptr = tuplestore_alloc_read_pointer(store, 0);
+        int ptr = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
         tuplestore_select_read_pointer(store, ptr);
         tuplestore_rescan(store);
         return s;
@@ -405,12 +503,17 @@ void read_side(Tuplestorestate *store, Relation rel, RelInfo *ri, uint32 side,
     pg_call([&] { ExecDropSingleTupleTableSlot(slot); });
 }
 
-// The devices of the transition tables, one entry each, in key order.
-std::size_t collect_changes(TriggerData *td, RelInfo *ri, bool is_update, DeviceChange **out) {
+// The devices of the transition tables, and of the statement's buffered
+// inserts (extra: rows an UPDATE moved to another partition, or left by an
+// earlier statement that had no flush), one entry each, in key order.
+std::size_t collect_changes(TriggerData *td, RelInfo *ri, bool is_update,
+                            const core::DrainedRow *extra, std::size_t nextra, DeviceChange **out) {
     core::LatestBuffer buf;
     read_side(td->tg_oldtable, td->tg_relation, ri, kRemovedSide, buf);
     if (is_update)
         read_side(td->tg_newtable, td->tg_relation, ri, kAddedSide, buf);
+    for (std::size_t i = 0; i < nextra; ++i)
+        buf.offer(kAddedSide, 1, {extra[i].key, extra[i].key_len}, extra[i].ref);
     const core::LatestBuffer::Extent extent = buf.top_extent();
     auto *rows = pg_call([&] {
         return static_cast<core::DrainedRow *>(
@@ -463,19 +566,10 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
 
     Sources sources;
     SpiState spi;
-    if (!t->fast_path) {
-        for (std::size_t i = 0; i < n; ++i) {
-            Source *src;
-            if (TupleTableSlot *hb = fetch_heartbeat(&sources, rows[i].ref, &src))
-                spi_upsert(t, &spi, src, hb);
-        }
-        close_sources(&sources);
-        spi_close(&spi);
-        return;
-    }
-
     LsCursor c;
     cursor_open(&c, t);
+    if (t->fast_path)
+        CheckCmdReplicaIdentity(c.ls, CMD_UPDATE);
     TupleDesc ldesc = RelationGetDescr(c.ls);
     TupleTableSlot *next = MakeSingleTupleTableSlot(ldesc, &TTSOpsVirtual);
     EState *estate = nullptr;
@@ -489,11 +583,22 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
         const core::DrainedRow &row = rows[i];
         Datum dev = decode_device(t->kind, row.key, row.key_len);
         Source *src = nullptr;
-        TupleTableSlot *hb = nullptr;
+        TupleTableSlot *hb = fetch_heartbeat(&sources, row, &src);
+        if (hb == nullptr) {
+            // The newest heartbeat this statement offered is gone again
+            // (changed or truncated by this transaction); an older one it
+            // offered may be the device's newest now: ask the table.
+            lock_change_bucket(t, change_bucket(row.key, row.key_len));
+            recompute_device(t, &c, &spi, dev);
+            continue;
+        }
+        if (!t->fast_path) {
+            spi_upsert(t, &spi, src, hb);
+            continue;
+        }
         for (;;) {
             if (!cursor_find(&c, t, dev)) {
-                if ((hb = fetch_heartbeat(&sources, row.ref, &src)) != nullptr)
-                    spi_upsert(t, &spi, src, hb);
+                spi_upsert(t, &spi, src, hb);
                 break;
             }
             bool isnull = false;
@@ -504,9 +609,12 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                     ++stale;
                     break;
                 }
-                TM_Result r = table_tuple_lock(c.ls, &c.cur->tts_tid, snapshot, c.cur,
-                                               GetCurrentCommandId(false), LockTupleKeyShare,
-                                               LockWaitBlock, 0, &tmfd);
+                // Also lock a newer version an update in progress is making,
+                // or a recomputation waiting behind that update would miss us.
+                TM_Result r =
+                    table_tuple_lock(c.ls, &c.cur->tts_tid, snapshot, c.cur,
+                                     GetCurrentCommandId(false), LockTupleKeyShare, LockWaitBlock,
+                                     TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS, &tmfd);
                 if (r == TM_Ok || r == TM_SelfModified) {
                     ++stale;
                     break;
@@ -516,8 +624,6 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                 elog(ERROR, "hb_lifecycle: unexpected result %d locking a last-status row", r);
             }
 
-            if (hb == nullptr && (hb = fetch_heartbeat(&sources, row.ref, &src)) == nullptr)
-                break;  // changed again by this transaction; its UPDATE/DELETE saw to it
             TupleTableSlot *newrow = hb;
             if (!src->info->same_layout_as_ls) {
                 // Columns of the last-status table the heartbeats table
@@ -545,7 +651,9 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
                                              GetCurrentCommandId(true), snapshot, InvalidSnapshot,
                                              true, &tmfd, &lockmode, &update_indexes);
             if (r == TM_Updated || r == TM_Deleted) {
-                hb = nullptr;  // the update may have materialised it: fetch it again
+                // The update may have materialised the heartbeat's slot.
+                if ((hb = fetch_heartbeat(&sources, row, &src)) == nullptr)
+                    elog(ERROR, "hb_lifecycle: a heartbeat vanished during its statement");
                 continue;
             }
             if (r != TM_Ok)
@@ -575,54 +683,42 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
     shmem::add(shmem::kLastStatusStaleSkips, stale);
 }
 
-void recompute_after_change(Target *t, TriggerData *td, bool is_update) {
+void recompute_after_change(Target *t, TriggerData *td, bool is_update,
+                            const core::DrainedRow *extra, std::size_t nextra) {
     MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "hb_lifecycle recompute",
                                               ALLOCSET_DEFAULT_SIZES);
     MemoryContext old = MemoryContextSwitchTo(cxt);
     RelInfo *ri = rel_info(td->tg_relation);
     DeviceChange *changes = nullptr;
-    std::size_t n = collect_changes(td, ri, is_update, &changes);
+    std::size_t n = collect_changes(td, ri, is_update, extra, nextra, &changes);
+
+    // Every bucket this statement needs, in ascending order, before any row.
+    bool buckets[kChangeBuckets] = {};
+    for (std::size_t i = 0; i < n; ++i)
+        buckets[change_bucket(changes[i].key, changes[i].key_len)] = true;
+    for (uint32 b = 0; b < kChangeBuckets; ++b)
+        if (buckets[b])
+            lock_change_bucket(t, b);
 
     CommandCounterIncrement();
     LsCursor c;
     cursor_open(&c, t);
     SpiState spi;
-    Snapshot snapshot = GetLatestSnapshot();
-    uint64 recomputed = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const DeviceChange &ch = changes[i];
-        lock_device_for_change(t, ch.key, ch.key_len);
         Datum dev = decode_device(t->kind, ch.key, ch.key_len);
-        for (;;) {
-            bool found = cursor_find(&c, t, dev);
-            bool candidate = ch.added;  // a device with no row yet gets one
-            if (found) {
-                bool isnull = false;
-                TimestampTz cur = DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
-                candidate = isnull || (ch.removed && cur <= ch.newest_removed) ||
-                            (ch.added && cur < ch.newest_added);
-            }
-            if (!candidate)
-                break;
-            if (found) {
-                TM_FailureData tmfd;
-                TM_Result r = table_tuple_lock(c.ls, &c.cur->tts_tid, snapshot, c.cur,
-                                               GetCurrentCommandId(false), LockTupleExclusive,
-                                               LockWaitBlock, 0, &tmfd);
-                if (r == TM_Updated || r == TM_Deleted)
-                    continue;
-                if (r != TM_Ok && r != TM_SelfModified)
-                    elog(ERROR, "hb_lifecycle: unexpected result %d locking a last-status row", r);
-                ExecClearTuple(c.cur);  // no pin held while SQL runs
-            }
-            spi_recompute(t, &spi, dev);
-            ++recomputed;
-            break;
+        bool candidate = ch.added;  // a device with no row yet gets one
+        if (cursor_find(&c, t, dev)) {
+            bool isnull = false;
+            TimestampTz cur = DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
+            candidate = isnull || (ch.removed && cur <= ch.newest_removed) ||
+                        (ch.added && cur < ch.newest_added);
         }
+        if (candidate)
+            recompute_device(t, &c, &spi, dev);
     }
     cursor_close(&c);
     spi_close(&spi);
-    shmem::add(shmem::kLastStatusRecomputes, recomputed);
     MemoryContextSwitchTo(old);
     MemoryContextDelete(cxt);
 }

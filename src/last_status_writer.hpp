@@ -23,10 +23,14 @@ namespace hb::sync {
 // table is replaced only by a strictly newer heartbeat.
 void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n);
 
-// After DELETE (or the old side of UPDATE) of heartbeats: every device whose
-// current last-status row may be among the removed rows is recomputed from
-// the newest remaining heartbeat, or removed when none remains. td carries
-// the transition tables (hb_old, and hb_new for an UPDATE).
-void recompute_after_change(Target *t, TriggerData *td, bool is_update);
+// After an UPDATE or DELETE of heartbeats: every device whose current
+// last-status row may be among the removed or changed rows, or is bettered
+// by an updated one, is set to its newest remaining heartbeat, or removed
+// when none remains. td carries the transition tables (hb_old, and hb_new
+// for an UPDATE); extra[0..nextra) are the statement's buffered inserts of
+// the same target (rows an UPDATE moved to another partition), handled in
+// the same pass so that the statement locks devices in one order.
+void recompute_after_change(Target *t, TriggerData *td, bool is_update,
+                            const core::DrainedRow *extra, std::size_t nextra);
 
 }  // namespace hb::sync

@@ -46,6 +46,7 @@ namespace {
 // The trigger names. The BEFORE trigger sorts last so that it checks the
 // row other BEFORE triggers (which fire in name order) have finished.
 constexpr const char *kDedupeTrigger = "zz_hb_lifecycle_dedupe";
+constexpr const char *kUpdateGuardTrigger = "zz_hb_lifecycle_update";
 constexpr const char *kRowTrigger = "hb_lifecycle_sync_row";
 constexpr const char *kInsertTrigger = "hb_lifecycle_sync_insert";
 constexpr const char *kUpdateTrigger = "hb_lifecycle_sync_update";
@@ -132,15 +133,36 @@ void install_tree_triggers(SpiEnv *env, Oid root, const char *ext) {
 
 void require_not_null(FunctionCallInfo fcinfo, int arg, const char *name) {
     if (PG_ARGISNULL(arg))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("hb_manage: %s must not be NULL", name),
-                        errhint("Omit the argument to use its default.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                 errmsg("hb_manage: %s must not be NULL", name),
+                 arg == 0 ? errhint("Pass the heartbeats table, e.g. hb_manage('heartbeats').")
+                          : errhint("Omit the argument to use its default.")));
 }
 
 void require_owner(Relation rel) {
     if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
         aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(rel->rd_rel->relkind),
                        RelationGetRelationName(rel));
+}
+
+// Checks ownership before any lock is taken (so that a role cannot queue a
+// lock on a table it does not own), then locks, then checks again (the
+// owner may have changed while we waited).
+Relation open_owned(Oid relid, LOCKMODE mode) {
+    if (!pg_class_ownercheck(relid, GetUserId())) {
+        char *name = get_rel_name(relid);
+        if (name == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("relation with OID %u does not exist", relid)));
+        aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), name);
+    }
+    Relation rel = try_relation_open(relid, mode);
+    if (rel == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("relation with OID %u does not exist", relid)));
+    require_owner(rel);
+    return rel;
 }
 
 bool valid_prefix(const char *p) {
@@ -182,8 +204,10 @@ Oid find_unique_index(Relation rel, AttrNumber a, AttrNumber b, bool *invalid) {
         Form_pg_index form = idx->rd_index;
         if (form->indisunique && IndexRelationGetNumberOfKeyAttributes(idx) == 2 &&
             RelationGetIndexExpressions(idx) == NIL && RelationGetIndexPredicate(idx) == NIL) {
+            // (device, time) in that order: the recomputation after an UPDATE
+            // or DELETE reads a device's newest heartbeat through it.
             AttrNumber k0 = form->indkey.values[0], k1 = form->indkey.values[1];
-            if ((k0 == a && k1 == b) || (k0 == b && k1 == a)) {
+            if (k0 == a && k1 == b) {
                 if (form->indisvalid)
                     found = RelationGetRelid(idx);
                 else
@@ -228,11 +252,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
         const char *lsname = NameStr(*PG_GETARG_NAME(6));
         const char *prefix = PG_ARGISNULL(7) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(7));
 
-        Relation prel = try_relation_open(parent, ShareRowExclusiveLock);
-        if (prel == nullptr)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                            errmsg("relation with OID %u does not exist", parent)));
-        require_owner(prel);
+        Relation prel = open_owned(parent, ShareRowExclusiveLock);
         const char *pname = pstrdup(RelationGetRelationName(prel));
         const char *ext = extension_schema_quoted();
 
@@ -246,8 +266,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
             ereport(NOTICE,
                     (errmsg("\"%s\" is already managed by hb_lifecycle; nothing changed", pname),
                      errhint("Its settings are in hb_config. To register it anew, run "
-                             "SELECT hb_unmanage('%s') first.",
-                             qualified(parent))));
+                             "SELECT hb_unmanage(%s) first.",
+                             quote_literal_cstr(qualified(parent)))));
             spi_env_end(&env);
             relation_close(prel, NoLock);
             PG_RETURN_VOID();
@@ -360,7 +380,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                 ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                                 errmsg("partition \"%s\" of \"%s\" is itself managed",
                                        get_rel_name(part), pname),
-                                errhint("Run SELECT hb_unmanage('%s') first.", qualified(part))));
+                                errhint("Run SELECT hb_unmanage(%s) first.",
+                                        quote_literal_cstr(qualified(part)))));
             if (get_rel_relkind(part) == RELKIND_FOREIGN_TABLE)
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                                 errmsg("partition \"%s\" of \"%s\" is a foreign table",
@@ -484,6 +505,12 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
         spi_run(&env, sql.data, SPI_OK_UTILITY);
         resetStringInfo(&sql);
         appendStringInfo(&sql,
+                         "CREATE TRIGGER %s BEFORE UPDATE ON %s FOR EACH ROW "
+                         "EXECUTE FUNCTION %s.hb_before_update()",
+                         kUpdateGuardTrigger, parent_sql, ext);
+        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
                          "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW "
                          "EXECUTE FUNCTION %s.hb_sync_row()",
                          kRowTrigger, parent_sql, ext);
@@ -527,11 +554,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
 extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
     return guarded([&]() -> Datum {
         Oid parent = PG_GETARG_OID(0);
-        Relation prel = try_relation_open(parent, ShareRowExclusiveLock);
-        if (prel == nullptr)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                            errmsg("relation with OID %u does not exist", parent)));
-        require_owner(prel);
+        Relation prel = open_owned(parent, ShareRowExclusiveLock);
         const char *pname = pstrdup(RelationGetRelationName(prel));
         relation_close(prel, NoLock);  // DROP TRIGGER refuses while we hold it open
         const char *ext = extension_schema_quoted();
@@ -551,7 +574,7 @@ extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
         char *ls = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 
         // Row triggers of the parent take their clones with them.
-        const char *parent_triggers[] = {kDedupeTrigger, kRowTrigger};
+        const char *parent_triggers[] = {kDedupeTrigger, kUpdateGuardTrigger, kRowTrigger};
         for (const char *name : parent_triggers) {
             resetStringInfo(&sql);
             appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s", name, parent_sql);
@@ -599,8 +622,11 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         const char *ext = extension_schema_quoted();
         StringInfoData sql;
         initStringInfo(&sql);
+        // Read hb_config as its owner: the user running the DDL may have no
+        // privilege on the extension's schema, and this runs for every
+        // CREATE TABLE and ALTER TABLE in the database.
         SpiEnv env;
-        spi_env_begin(&env, InvalidOid);
+        spi_env_begin(&env, config_table_owner());
         // Managed tables the command touched: the table itself, one of its
         // partitions (ATTACH reports the parent), or its last-status table.
         appendStringInfo(
@@ -624,6 +650,12 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
             roots[i] = DatumGetObjectId(
                 SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
         }
+        spi_env_end(&env);
+        if (n == 0)
+            PG_RETURN_VOID();
+        // The triggers are created as the user running the DDL (who owns
+        // the new or attached partition).
+        spi_env_begin(&env, InvalidOid);
         for (int i = 0; i < n; ++i)
             install_tree_triggers(&env, roots[i], ext);
         spi_env_end(&env);

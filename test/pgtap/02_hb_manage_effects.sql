@@ -90,16 +90,17 @@ SELECT results_eq(
              ('hb_lifecycle_sync_insert', 'AFTER', 'STATEMENT', 'INSERT', 'hb_sync_insert', NULL, NULL),
              ('hb_lifecycle_sync_row', 'AFTER', 'ROW', 'INSERT', 'hb_sync_row', NULL, NULL),
              ('hb_lifecycle_sync_update', 'AFTER', 'STATEMENT', 'UPDATE', 'hb_sync_update', 'hb_old', 'hb_new'),
-             ('zz_hb_lifecycle_dedupe', 'BEFORE', 'ROW', 'INSERT', 'hb_before_insert', NULL, NULL)$$,
-    'the heartbeats table has the five hb_lifecycle triggers');
+             ('zz_hb_lifecycle_dedupe', 'BEFORE', 'ROW', 'INSERT', 'hb_before_insert', NULL, NULL),
+             ('zz_hb_lifecycle_update', 'BEFORE', 'ROW', 'UPDATE', 'hb_before_update', NULL, NULL)$$,
+    'the heartbeats table has the six hb_lifecycle triggers');
 SELECT results_eq(
     $$SELECT * FROM pg_temp.hb_triggers('hb_2026_12_01')$$,
     $$SELECT * FROM pg_temp.hb_triggers('heartbeats')$$,
-    'partition hb_2026_12_01 has the same five triggers');
+    'partition hb_2026_12_01 has the same six triggers');
 SELECT results_eq(
     $$SELECT * FROM pg_temp.hb_triggers('hb_2026_12_02')$$,
     $$SELECT * FROM pg_temp.hb_triggers('heartbeats')$$,
-    'partition hb_2026_12_02 has the same five triggers');
+    'partition hb_2026_12_02 has the same six triggers');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'device_last_status'::regclass), 0::bigint,
     'device_last_status itself carries no trigger');
 
@@ -141,8 +142,10 @@ CREATE UNIQUE INDEX beats_key ON fleet.beats (ts, device_id);
 INSERT INTO fleet.beats VALUES ('2026-12-01 10:00', 1, 'before'), ('2026-12-01 11:00', 2, 'before');
 SELECT lives_ok($$SELECT hb_manage('fleet.beats')$$,
     'a table in another schema, with rows and its own unique index, can be managed');
-SELECT is((SELECT array_agg(indexrelid::regclass::text) FROM pg_index WHERE indrelid = 'fleet.beats'::regclass),
-    ARRAY['fleet.beats_key'], 'an existing unique (time, device) index is used, not duplicated');
+SELECT is((SELECT array_agg(pg_get_indexdef(indexrelid) ORDER BY indexrelid) FROM pg_index WHERE indrelid = 'fleet.beats'::regclass),
+    ARRAY['CREATE UNIQUE INDEX beats_key ON ONLY fleet.beats USING btree (ts, device_id)',
+          'CREATE UNIQUE INDEX beats_device_id_ts_idx ON ONLY fleet.beats USING btree (device_id, ts)'],
+    'a unique (time, device) index does not serve: a (device, time) one is added, led by the device');
 SELECT has_table('fleet', 'device_last_status', 'the last-status table is created in the schema of the heartbeats table');
 SELECT is_empty('SELECT * FROM fleet.device_last_status',
     'rows stored before hb_manage are not copied into the last-status table');

@@ -140,8 +140,8 @@ SELECT results_eq($$SELECT status FROM fleet.device_last_status WHERE device_id 
 SELECT is(pg_temp.as_role('hb_tap_owner', $q$
     CREATE TABLE fleet.hb_2026_12_03 PARTITION OF fleet.heartbeats FOR VALUES FROM ('2026-12-03') TO ('2026-12-04');
 $q$), 'ok', 'the owner creates a partition later');
-SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'fleet.hb_2026_12_03'::regclass), 5::bigint,
-    '... which gets the five triggers');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'fleet.hb_2026_12_03'::regclass), 6::bigint,
+    '... which gets the six triggers');
 SELECT is(pg_temp.as_role('hb_tap_app', $$INSERT INTO fleet.heartbeats VALUES (6, '2026-12-03 10:00+00', 'new partition')$$),
     'ok', 'the app role inserts into it');
 SELECT results_eq($$SELECT status FROM fleet.device_last_status WHERE device_id = 6$$, $$VALUES ('new partition')$$,

@@ -13,7 +13,7 @@ CREATE FUNCTION pg_temp.hb_triggers(rel regclass) RETURNS text LANGUAGE sql AS $
 $$;
 CREATE FUNCTION pg_temp.all_triggers() RETURNS text LANGUAGE sql AS $$
     SELECT 'hb_lifecycle_sync_delete(stmt) hb_lifecycle_sync_insert(stmt) hb_lifecycle_sync_row(row) '
-           'hb_lifecycle_sync_update(stmt) zz_hb_lifecycle_dedupe(row)'
+           'hb_lifecycle_sync_update(stmt) zz_hb_lifecycle_dedupe(row) zz_hb_lifecycle_update(row)'
 $$;
 
 CREATE TABLE heartbeats (device_id bigint, ts timestamptz, status text) PARTITION BY RANGE (ts);
@@ -22,12 +22,12 @@ SELECT hb_manage('heartbeats');
 CREATE FUNCTION pg_temp.last(d bigint) RETURNS text LANGUAGE sql AS $$
     SELECT status FROM device_last_status WHERE device_id = d
 $$;
-SELECT is(pg_temp.hb_triggers('hb_2026_12_01'), pg_temp.all_triggers(), 'the partition that existed has all five triggers');
+SELECT is(pg_temp.hb_triggers('hb_2026_12_01'), pg_temp.all_triggers(), 'the partition that existed has all six triggers');
 
 -- ------------------------------------------------------------ CREATE TABLE ... PARTITION OF
 CREATE TABLE hb_2026_12_02 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-02') TO ('2026-12-03');
 SELECT is(pg_temp.hb_triggers('hb_2026_12_02'), pg_temp.all_triggers(),
-    'a partition created later has all five triggers');
+    'a partition created later has all six triggers');
 INSERT INTO heartbeats VALUES (1, '2026-12-02 10:00+00', 'via parent');
 SELECT is(pg_temp.last(1), 'via parent', 'a heartbeat routed to it through the parent is kept in sync');
 INSERT INTO hb_2026_12_02 VALUES (2, '2026-12-02 10:00+00', 'direct');
@@ -42,7 +42,7 @@ SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'hb_2026_12_02'::regcl
 CREATE SCHEMA archive;
 CREATE TABLE archive.hb_2026_12_03 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-03') TO ('2026-12-04');
 SELECT is(pg_temp.hb_triggers('archive.hb_2026_12_03'), pg_temp.all_triggers(),
-    'a partition created later in another schema has all five triggers');
+    'a partition created later in another schema has all six triggers');
 INSERT INTO archive.hb_2026_12_03 VALUES (3, '2026-12-03 10:00+00', 'other schema');
 SELECT is(pg_temp.last(3), 'other schema', '... and is kept in sync');
 
@@ -50,7 +50,7 @@ SELECT is(pg_temp.last(3), 'other schema', '... and is kept in sync');
 CREATE TABLE hb_2026_12_04 (LIKE heartbeats);
 SELECT is(pg_temp.hb_triggers('hb_2026_12_04'), '', 'a standalone table has no trigger');
 ALTER TABLE heartbeats ATTACH PARTITION hb_2026_12_04 FOR VALUES FROM ('2026-12-04') TO ('2026-12-05');
-SELECT is(pg_temp.hb_triggers('hb_2026_12_04'), pg_temp.all_triggers(), 'an attached table gets all five triggers');
+SELECT is(pg_temp.hb_triggers('hb_2026_12_04'), pg_temp.all_triggers(), 'an attached table gets all six triggers');
 INSERT INTO hb_2026_12_04 VALUES (4, '2026-12-04 10:00+00', 'attached'), (4, '2026-12-04 09:00+00', 'older');
 SELECT is(pg_temp.last(4), 'attached', 'inserts straight into an attached table are kept in sync');
 INSERT INTO hb_2026_12_04 VALUES (4, '2026-12-04 10:00+00', 'retry');
@@ -85,7 +85,7 @@ CREATE TABLE hb_2026_12_w2 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-06'
     PARTITION BY RANGE (ts);
 CREATE TABLE hb_2026_12_06 PARTITION OF hb_2026_12_w2 FOR VALUES FROM ('2026-12-06') TO ('2026-12-07');
 SELECT is(pg_temp.hb_triggers('hb_2026_12_w2'), pg_temp.all_triggers(),
-    'a partitioned partition created later has all five triggers');
+    'a partitioned partition created later has all six triggers');
 SELECT is(pg_temp.hb_triggers('hb_2026_12_06'), pg_temp.all_triggers(), '... and so has its own partition');
 INSERT INTO heartbeats VALUES (6, '2026-12-06 10:00+00', 'level 2 via root');
 SELECT is(pg_temp.last(6), 'level 2 via root', 'a heartbeat routed two levels down is kept in sync');
@@ -98,7 +98,7 @@ SELECT is(pg_temp.last(6), 'via level 1', 'a DELETE from the leaf is kept in syn
 
 -- ------------------------------------------------------------ DEFAULT partition
 CREATE TABLE hb_default PARTITION OF heartbeats DEFAULT;
-SELECT is(pg_temp.hb_triggers('hb_default'), pg_temp.all_triggers(), 'a DEFAULT partition created later has all five triggers');
+SELECT is(pg_temp.hb_triggers('hb_default'), pg_temp.all_triggers(), 'a DEFAULT partition created later has all six triggers');
 INSERT INTO heartbeats VALUES (7, '2027-03-01 10:00+00', 'default partition');
 SELECT is(pg_temp.last(7), 'default partition', 'a heartbeat routed to the DEFAULT partition is kept in sync');
 
@@ -113,7 +113,7 @@ SELECT is(pg_temp.hb_triggers('other_child') || pg_temp.hb_triggers('other_paren
 ALTER EVENT TRIGGER hb_lifecycle_partition_triggers DISABLE;
 CREATE TABLE hb_2026_12_20 PARTITION OF heartbeats FOR VALUES FROM ('2026-12-20') TO ('2026-12-21');
 ALTER EVENT TRIGGER hb_lifecycle_partition_triggers ENABLE;
-SELECT is(pg_temp.hb_triggers('hb_2026_12_20'), 'hb_lifecycle_sync_row(row) zz_hb_lifecycle_dedupe(row)',
+SELECT is(pg_temp.hb_triggers('hb_2026_12_20'), 'hb_lifecycle_sync_row(row) zz_hb_lifecycle_dedupe(row) zz_hb_lifecycle_update(row)',
     'with the event trigger disabled a new partition has only the row triggers PostgreSQL clones');
 INSERT INTO heartbeats VALUES (20, '2026-12-20 10:00+00', 'via parent');
 SELECT is(pg_temp.last(20), 'via parent', 'a heartbeat routed to it through the parent is kept in sync');

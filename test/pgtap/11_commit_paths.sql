@@ -39,7 +39,7 @@ $$;
 
 SELECT is((SELECT string_agg(tgname, ' ' ORDER BY tgname) FROM pg_trigger
            WHERE tgrelid = 'hb_tap_commit.bare_2026_12_02'::regclass),
-    'hb_lifecycle_sync_row zz_hb_lifecycle_dedupe', 'the bare partition has only the cloned row triggers');
+    'hb_lifecycle_sync_row zz_hb_lifecycle_dedupe zz_hb_lifecycle_update', 'the bare partition has only the cloned row triggers');
 SELECT ok((SELECT evtenabled <> 'D' FROM pg_event_trigger WHERE evtname = 'hb_lifecycle_partition_triggers'),
     'the event trigger is enabled again');
 
