@@ -13,7 +13,7 @@ MODULE_big  = hb_lifecycle
 OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o \
               src/sync_config.o src/dedupe.o src/last_status_trigger.o \
               src/last_status_writer.o src/manage.o src/selftest.o \
-              src/core/key_codec.o src/core/latest_buffer.o
+              src/core/key_codec.o src/core/latest_buffer.o src/core/tid_cache.o
 
 # SQL objects, one per file, concatenated in name order.
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))

@@ -222,6 +222,8 @@ SPIPlanPtr plan_for(Target *t, SpiState *spi, SyncPlan which) {
     if (SPI_keepplan(prepared) != 0)
         elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
     MemoryContextSwitchTo(spi->env.caller_cxt);
+    if (t->retired)
+        free_with_retired(prepared);  // its generation's plans were already collected
     plan = prepared;
     return plan;
 }
@@ -337,6 +339,8 @@ struct LsCursor {
     Relation pk;
     SnapshotData dirty;
     IndexScanDesc scan;
+    IndexFetchTableData *fetch;  // for rows found through the TID cache
+    BlockNumber nblocks;         // at open (the table cannot shrink while we hold our lock)
     TupleTableSlot *cur;
 };
 
@@ -345,18 +349,59 @@ void cursor_open(LsCursor *c, Target *t) {
     c->pk = index_open(t->ls_pkey, RowExclusiveLock);
     InitDirtySnapshot(c->dirty);
     c->scan = index_beginscan(c->ls, c->pk, &c->dirty, 1, 0);
+    c->fetch = table_index_fetch_begin(c->ls);
+    c->nblocks = RelationGetNumberOfBlocks(c->ls);
     c->cur = table_slot_create(c->ls, nullptr);
 }
 
 void cursor_close(LsCursor *c) {
     ExecDropSingleTupleTableSlot(c->cur);
+    table_index_fetch_end(c->fetch);
     index_endscan(c->scan);
     index_close(c->pk, NoLock);
     table_close(c->ls, NoLock);
 }
 
+// The device's row where the TID cache says it was, if it is still there:
+// the HOT chain at that TID has a version visible to a dirty snapshot, and
+// it is this device's. Waits for a writer in progress and looks again.
+bool find_cached(LsCursor *c, Target *t, const char *key, uint32 len) {
+    uint64 packed = 0;
+    if (t->tids == nullptr || !t->tids->find({key, len}, &packed))
+        return false;
+    ItemPointerData tid;
+    ItemPointerSet(&tid, core::TidCache::block_of(packed), core::TidCache::offset_of(packed));
+    for (;;) {
+        bool call_again = false;
+        if (ItemPointerGetBlockNumber(&tid) >= c->nblocks ||
+            !table_index_fetch_tuple(c->fetch, &tid, &c->dirty, c->cur, &call_again, nullptr))
+            break;
+        bool isnull = false;
+        Datum dev = slot_getattr(c->cur, t->ls_dev_attno, &isnull);
+        KeyBytes found;
+        if (isnull)
+            break;
+        encode_device(t->kind, dev, &found);
+        if (core::compare_keys({found.data, found.len}, {key, len}) != 0)
+            break;
+        TransactionId xwait = TransactionIdIsValid(c->dirty.xmin) ? c->dirty.xmin : c->dirty.xmax;
+        if (!TransactionIdIsValid(xwait))
+            return true;
+        ItemPointerData at = c->cur->tts_tid;
+        ExecClearTuple(c->cur);
+        table_index_fetch_reset(c->fetch);
+        XactLockTableWait(xwait, c->ls, &at, XLTW_Update);
+    }
+    ExecClearTuple(c->cur);
+    table_index_fetch_reset(c->fetch);
+    t->tids->forget({key, len});
+    return false;
+}
+
 // Loads the device's current row into c->cur; false when it has none.
-bool cursor_find(LsCursor *c, Target *t, Datum dev) {
+bool cursor_find(LsCursor *c, Target *t, Datum dev, const char *keyb, uint32 len) {
+    if (find_cached(c, t, keyb, len))
+        return true;
     ScanKeyData key;
     ScanKeyInit(&key, 1, BTEqualStrategyNumber, t->ls_dev_eq, dev);
     key.sk_collation = t->ls_dev_collation;
@@ -365,8 +410,13 @@ bool cursor_find(LsCursor *c, Target *t, Datum dev) {
         if (!index_getnext_slot(c->scan, ForwardScanDirection, c->cur))
             return false;
         TransactionId xwait = TransactionIdIsValid(c->dirty.xmin) ? c->dirty.xmin : c->dirty.xmax;
-        if (!TransactionIdIsValid(xwait))
+        if (!TransactionIdIsValid(xwait)) {
+            if (t->tids != nullptr)
+                t->tids->put({keyb, len}, core::TidCache::pack(
+                                              ItemPointerGetBlockNumber(&c->scan->xs_heaptid),
+                                              ItemPointerGetOffsetNumber(&c->scan->xs_heaptid)));
             return true;
+        }
         // Hold no buffer pin while waiting.
         ItemPointerData tid = c->cur->tts_tid;
         ExecClearTuple(c->cur);
@@ -435,10 +485,11 @@ void lock_change_bucket(Target *t, uint32 bucket) {
 
 // Sets one device to its newest remaining heartbeat under its change lock
 // (the caller holds it) and a FOR UPDATE lock on its row.
-void recompute_device(Target *t, LsCursor *c, SpiState *spi, Datum dev) {
+void recompute_device(Target *t, LsCursor *c, SpiState *spi, Datum dev, const char *key,
+                      uint32 len) {
     Snapshot snapshot = GetLatestSnapshot();
     for (;;) {
-        bool found = cursor_find(c, t, dev);
+        bool found = cursor_find(c, t, dev, key, len);
         if (found) {
             TM_FailureData tmfd;
             TM_Result r = table_tuple_lock(c->ls, &c->cur->tts_tid, snapshot, c->cur,
@@ -589,7 +640,7 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
             // (changed or truncated by this transaction); an older one it
             // offered may be the device's newest now: ask the table.
             lock_change_bucket(t, change_bucket(row.key, row.key_len));
-            recompute_device(t, &c, &spi, dev);
+            recompute_device(t, &c, &spi, dev, row.key, row.key_len);
             continue;
         }
         if (!t->fast_path) {
@@ -597,7 +648,7 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
             continue;
         }
         for (;;) {
-            if (!cursor_find(&c, t, dev)) {
+            if (!cursor_find(&c, t, dev, row.key, row.key_len)) {
                 spi_upsert(t, &spi, src, hb);
                 break;
             }
@@ -708,14 +759,14 @@ void recompute_after_change(Target *t, TriggerData *td, bool is_update,
         const DeviceChange &ch = changes[i];
         Datum dev = decode_device(t->kind, ch.key, ch.key_len);
         bool candidate = ch.added;  // a device with no row yet gets one
-        if (cursor_find(&c, t, dev)) {
+        if (cursor_find(&c, t, dev, ch.key, ch.key_len)) {
             bool isnull = false;
             TimestampTz cur = DatumGetTimestampTz(slot_getattr(c.cur, t->ls_ts_attno, &isnull));
             candidate = isnull || (ch.removed && cur <= ch.newest_removed) ||
                         (ch.added && cur < ch.newest_added);
         }
         if (candidate)
-            recompute_device(t, &c, &spi, dev);
+            recompute_device(t, &c, &spi, dev, ch.key, ch.key_len);
     }
     cursor_close(&c);
     spi_close(&spi);

@@ -43,6 +43,8 @@ HTAB *target_hash = nullptr;        // parent -> Target
 bool cache_stale = false;
 List *retired = NIL;        // earlier generations (MemoryContext), in TopMemoryContext
 List *retired_plans = NIL;  // their kept SPI plans
+List *retired_tids = NIL;   // and their TID caches (core::TidCache *)
+constexpr std::size_t kTidCacheDevices = 100000;
 
 void create_cache() {
     cache_cxt =
@@ -70,6 +72,13 @@ void retire_cache() {
     HASH_SEQ_STATUS seq;
     hash_seq_init(&seq, target_hash);
     while (auto *t = static_cast<Target *>(hash_seq_search(&seq))) {
+        t->retired = true;
+        if (t->tids != nullptr) {
+            MemoryContext tid_cxt = MemoryContextSwitchTo(TopMemoryContext);
+            retired_tids = lappend(retired_tids, t->tids);
+            MemoryContextSwitchTo(tid_cxt);
+            t->tids = nullptr;
+        }
         for (SPIPlanPtr &plan : t->plans) {
             if (plan == nullptr)
                 continue;
@@ -333,6 +342,7 @@ Target *build_target(const ConfigRow &cfg) {
     Target t;
     keep_cxt = cache_cxt;
     fill_target(cfg, t);
+    t.tids = new core::TidCache(kTidCacheDevices);
     bool found = false;
     auto *entry = static_cast<Target *>(hash_search(target_hash, &cfg.parent, HASH_ENTER, &found));
     *entry = t;
@@ -453,8 +463,18 @@ RelInfo *build_rel_info(Relation rel, bool missing_ok) {
 
 }  // namespace
 
+void free_with_retired(SPIPlanPtr plan) {
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    retired_plans = lappend(retired_plans, plan);
+    MemoryContextSwitchTo(old);
+}
+
 void end_of_transaction() {
     ListCell *lc;
+    foreach (lc, retired_tids)
+        delete static_cast<core::TidCache *>(lfirst(lc));
+    list_free(retired_tids);
+    retired_tids = NIL;
     foreach (lc, retired_plans)
         SPI_freeplan(static_cast<SPIPlanPtr>(lfirst(lc)));
     list_free(retired_plans);

@@ -21,6 +21,8 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include "core/tid_cache.hpp"
+
 namespace hb::sync {
 
 enum class DeviceKind : uint8 { Int2, Int4, Int8, Text, Uuid };
@@ -62,6 +64,7 @@ struct Target {
     AttrNumber *col_ls_attnos = nullptr;  // ls attno of each listed column
     Oid *col_types = nullptr;             // and its type
     SPIPlanPtr plans[static_cast<int>(SyncPlan::Count)] = {};
+    core::TidCache *tids = nullptr;  // where each device's row was last seen
 };
 
 struct RelInfo {
@@ -87,6 +90,9 @@ struct RelInfo {
 
 // Frees the generations retired during the transaction (commit or abort).
 void end_of_transaction();
+
+// A plan prepared for a target of a retired generation: freed with it.
+void free_with_retired(SPIPlanPtr plan);
 
 // The cached description of rel. Errors with a clear message if rel carries
 // hb_lifecycle triggers but is not managed, or if its shape no longer fits.
