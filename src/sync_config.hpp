@@ -65,6 +65,7 @@ struct Target {
     Oid *col_types = nullptr;             // and its type
     SPIPlanPtr plans[static_cast<int>(SyncPlan::Count)] = {};
     core::TidCache *tids = nullptr;  // where each device's row was last seen
+    bool retired = false;            // its generation was retired (see the file comment)
 };
 
 struct RelInfo {
