@@ -20,9 +20,12 @@
 // deletes each row and inserts it into its new partition; a heartbeat
 // already stored there with the same (device, time) is not a retry, and
 // skipping the insert would lose the moved row. The BEFORE UPDATE trigger
-// marks the statement (note_update_in_progress) and the probe stands down
-// until the statement ends: the unique index then refuses the collision, as
-// it does within one partition. C-style code.
+// notes the new version's (device, time) (note_updated_row); the BEFORE
+// INSERT trigger that sees it arrive does not probe, and the unique index
+// refuses the collision instead, as it does within one partition. The
+// notes of an UPDATE statement are dropped when its statement trigger runs
+// (those its rows did not move stay unused). C-style code, but for the set
+// of notes, which only our own code touches.
 #include "pg.hpp"
 
 extern "C" {
@@ -35,6 +38,9 @@ extern "C" {
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 }
+
+#include <string>
+#include <unordered_set>
 
 #include "dedupe.hpp"
 #include "guc.hpp"
@@ -55,11 +61,24 @@ struct ProbeScan {
 constexpr int kMaxScans = 16;
 ProbeScan scans[kMaxScans];
 int nscans = 0;
-MemoryContext scan_cxt = nullptr;    // child of TopTransactionContext
-ResourceOwner scan_owner = nullptr;  // child of TopTransactionResourceOwner
-ProbeScan *probing = nullptr;        // the scan a probe is using right now
-SnapshotData dirty_snapshot;         // scans point at it; re-initialised per probe
-SubTransactionId update_level = InvalidSubTransactionId;  // an UPDATE is moving rows
+MemoryContext scan_cxt = nullptr;              // child of TopTransactionContext
+ResourceOwner scan_owner = nullptr;            // child of TopTransactionResourceOwner
+ProbeScan *probing = nullptr;                  // the scan a probe is using right now
+SnapshotData dirty_snapshot;                   // scans point at it; re-initialised per probe
+std::unordered_set<std::string> updated_rows;  // (target, key, time) of updated heartbeats
+
+// The note of a heartbeat: target, device key bytes, time.
+std::string row_note(RelInfo *ri, TupleTableSlot *slot) {
+    bool isnull = false;
+    Datum dev = slot_getattr(slot, ri->dev_attno, &isnull);
+    TimestampTz ts = DatumGetTimestampTz(slot_getattr(slot, ri->ts_attno, &isnull));
+    KeyBytes key;
+    encode_device(ri->target->kind, dev, &key);
+    std::string note(reinterpret_cast<const char *>(&ri->target->parent), sizeof(Oid));
+    note.append(key.data, key.len);
+    note.append(reinterpret_cast<const char *>(&ts), sizeof ts);
+    return note;
+}
 
 [[noreturn]] void missing_value(Relation rel, RelInfo *ri, AttrNumber attno, const char *what) {
     const char *col = NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname);
@@ -153,9 +172,18 @@ bool already_stored(Relation rel, RelInfo *ri, TupleTableSlot *row) {
     for (int i = 0; i < nscans; ++i)
         if (scans[i].relid == relid)
             return probe(&scans[i], ri, row);
-    if (nscans == kMaxScans) {
-        dedupe_close_scans();  // a statement across many partitions: start over
+    if (!ri->has_insert_statement_trigger) {
+        // No statement trigger would close a kept scan before the end of
+        // the transaction (where it would keep DDL on the partition from
+        // running): use one for this row only.
+        ProbeScan once;
+        open_scan(rel, ri, &once);
+        bool stored = probe(&once, ri, row);
+        close_scan(&once);
+        return stored;
     }
+    if (nscans == kMaxScans)
+        dedupe_close_scans();  // a statement across many partitions: start over
     ProbeScan *p = &scans[nscans];
     open_scan(rel, ri, p);
     ++nscans;
@@ -166,9 +194,10 @@ bool already_stored(Relation rel, RelInfo *ri, TupleTableSlot *row) {
 
 bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
     check_not_null_key(rel, ri, slot);
-    if (!guc::skip_duplicate_heartbeats || !OidIsValid(ri->dedupe_index) ||
-        update_level != InvalidSubTransactionId)
+    if (!guc::skip_duplicate_heartbeats || !OidIsValid(ri->dedupe_index))
         return true;
+    if (!updated_rows.empty() && updated_rows.erase(row_note(ri, slot)) > 0)
+        return true;  // a row an UPDATE is moving here, not a retry
     if (!already_stored(rel, ri, slot))
         return true;
     shmem::add(shmem::kDedupeHits);
@@ -185,14 +214,16 @@ void check_not_null_key(Relation rel, RelInfo *ri, TupleTableSlot *slot) {
         missing_value(rel, ri, ri->ts_attno, "a time");
 }
 
-void note_update_in_progress() {
-    if (update_level == InvalidSubTransactionId)
-        update_level = GetCurrentSubTransactionId();
+void note_updated_row(RelInfo *ri, TupleTableSlot *newrow) {
+    updated_rows.insert(row_note(ri, newrow));
+}
+
+void forget_updated_rows() {
+    updated_rows.clear();
 }
 
 void dedupe_end_of_statement() {
     dedupe_close_scans();
-    update_level = InvalidSubTransactionId;
 }
 
 void dedupe_close_scans() {
@@ -213,8 +244,6 @@ void dedupe_subxact_abort(SubTransactionId subid) {
     }
     nscans = kept;
     probing = nullptr;
-    if (update_level != InvalidSubTransactionId && update_level >= subid)
-        update_level = InvalidSubTransactionId;
 }
 
 void dedupe_end_of_transaction() {
@@ -224,7 +253,7 @@ void dedupe_end_of_transaction() {
     probing = nullptr;
     scan_cxt = nullptr;
     scan_owner = nullptr;
-    update_level = InvalidSubTransactionId;
+    updated_rows.clear();
 }
 
 }  // namespace hb::sync

@@ -20,12 +20,13 @@ bool check_heartbeat(Relation rel, RelInfo *ri, TupleTableSlot *slot);
 // The NULL checks alone (for the new version of an updated heartbeat).
 void check_not_null_key(Relation rel, RelInfo *ri, TupleTableSlot *slot);
 
-// An UPDATE of heartbeats is running: rows it moves to another partition
-// arrive as inserts there, and must not be taken for retries.
-void note_update_in_progress();
+// An UPDATE is changing a heartbeat into newrow: if it moves it to another
+// partition, its arrival there is not a retry. Dropped by
+// forget_updated_rows() when the UPDATE's statement trigger runs.
+void note_updated_row(RelInfo *ri, TupleTableSlot *newrow);
+void forget_updated_rows();
 
-// What every hb_lifecycle statement trigger does: close the kept scans and
-// end the UPDATE mark.
+// What every hb_lifecycle statement trigger does: close the kept scans.
 void dedupe_end_of_statement();
 
 // Closes the index scans kept open between probes (also before commit).

@@ -54,6 +54,54 @@ enum class Failure { none, postgres, out_of_memory, cxx, unknown };
 // Copies the current PostgreSQL error out of ErrorContext and clears it.
 ErrorData *capture_error(MemoryContext into);
 
+// The two guards, for a body returning nothing (the results are passed
+// through captured references by the templates below).
+template <typename F>
+void run_guarded(F &&f) {
+    Failure kind = Failure::none;
+    ErrorData *edata = nullptr;
+    char what[256];
+    what[0] = '\0';
+    try {
+        f();
+        return;
+    } catch (const PgError &e) {
+        kind = Failure::postgres;
+        edata = e.edata();
+    } catch (const std::bad_alloc &) {
+        kind = Failure::out_of_memory;
+    } catch (const std::exception &e) {
+        kind = Failure::cxx;
+        strlcpy(what, e.what(), sizeof what);
+    } catch (...) {
+        kind = Failure::unknown;
+    }
+    // Every C++ object of f, and the exception itself, is destroyed here.
+    raise_failure(kind, edata, what);
+}
+
+template <typename F>
+void run_pg_call(F &&f) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    ErrorData *volatile edata = nullptr;
+    std::exception_ptr cxx_error;  // set only when no longjmp happened
+    PG_TRY();
+    {
+        try {
+            f();
+        } catch (...) {
+            cxx_error = std::current_exception();
+        }
+    }
+    PG_CATCH();
+    { edata = capture_error(caller_context); }
+    PG_END_TRY();
+    if (edata != nullptr)
+        throw PgError(edata);
+    if (cxx_error)
+        std::rethrow_exception(cxx_error);
+}
+
 }  // namespace detail
 
 // Runs body at an extern "C" border; see the file comment. body returns the
@@ -61,42 +109,13 @@ ErrorData *capture_error(MemoryContext into);
 template <typename Body>
 auto guarded(Body &&body) -> decltype(body()) {
     using Result = decltype(body());
-    detail::Failure kind = detail::Failure::none;
-    ErrorData *edata = nullptr;
-    char what[256];
-    what[0] = '\0';
     if constexpr (std::is_void_v<Result>) {
-        try {
-            body();
-            return;
-        } catch (const PgError &e) {
-            kind = detail::Failure::postgres;
-            edata = e.edata();
-        } catch (const std::bad_alloc &) {
-            kind = detail::Failure::out_of_memory;
-        } catch (const std::exception &e) {
-            kind = detail::Failure::cxx;
-            strlcpy(what, e.what(), sizeof what);
-        } catch (...) {
-            kind = detail::Failure::unknown;
-        }
+        detail::run_guarded([&] { body(); });
     } else {
-        try {
-            return body();
-        } catch (const PgError &e) {
-            kind = detail::Failure::postgres;
-            edata = e.edata();
-        } catch (const std::bad_alloc &) {
-            kind = detail::Failure::out_of_memory;
-        } catch (const std::exception &e) {
-            kind = detail::Failure::cxx;
-            strlcpy(what, e.what(), sizeof what);
-        } catch (...) {
-            kind = detail::Failure::unknown;
-        }
+        Result result{};
+        detail::run_guarded([&] { result = body(); });
+        return result;
     }
-    // Every C++ object of body, and the exception itself, is destroyed here.
-    detail::raise_failure(kind, edata, what);
 }
 
 // Runs f, which calls into PostgreSQL, while C++ objects are alive; see the
@@ -106,44 +125,13 @@ auto guarded(Body &&body) -> decltype(body()) {
 template <typename F>
 auto pg_call(F &&f) -> decltype(f()) {
     using Result = decltype(f());
-    MemoryContext caller_context = CurrentMemoryContext;
-    ErrorData *volatile edata = nullptr;
-    std::exception_ptr cxx_error;  // set only when no longjmp happened
     if constexpr (std::is_void_v<Result>) {
-        PG_TRY();
-        {
-            try {
-                f();
-            } catch (...) {
-                cxx_error = std::current_exception();
-            }
-        }
-        PG_CATCH();
-        { edata = detail::capture_error(caller_context); }
-        PG_END_TRY();
-        if (edata != nullptr)
-            throw PgError(edata);
-        if (cxx_error)
-            std::rethrow_exception(cxx_error);
+        detail::run_pg_call([&] { f(); });
     } else {
         static_assert(std::is_scalar_v<Result>,
                       "pg_call returns PostgreSQL values (Datum, pointers, scalars)");
-        volatile Result result{};
-        PG_TRY();
-        {
-            try {
-                result = f();
-            } catch (...) {
-                cxx_error = std::current_exception();
-            }
-        }
-        PG_CATCH();
-        { edata = detail::capture_error(caller_context); }
-        PG_END_TRY();
-        if (edata != nullptr)
-            throw PgError(edata);
-        if (cxx_error)
-            std::rethrow_exception(cxx_error);
+        Result result{};
+        detail::run_pg_call([&] { result = f(); });
         return result;
     }
 }

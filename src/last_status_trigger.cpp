@@ -140,6 +140,8 @@ void end_of_statement() {
 // rows of other targets are written as usual.
 void end_of_change(TriggerData *td, bool is_update) {
     dedupe_end_of_statement();
+    if (is_update)
+        forget_updated_rows();
     RelInfo *ri = rel_info_if_managed(td->tg_relation);
     if (ri == nullptr) {
         if (level_pending())
@@ -171,11 +173,15 @@ void on_xact(XactEvent event, void *) {
                 // Safety net: rows no statement trigger flushed are written now,
                 // still inside the transaction (an error here aborts it). There
                 // is no statement, hence no active snapshot, at this point.
-                if (!buffer.empty()) {
+                // Deferred triggers our writes queue (a DEFERRABLE constraint
+                // of the last-status table) fire here: PostgreSQL fired the
+                // others before this callback and would drop ours.
+                while (!buffer.empty()) {
                     PushActiveSnapshot(GetTransactionSnapshot());
                     while (!buffer.empty())
                         flush_top();
                     PopActiveSnapshot();
+                    AfterTriggerFireDeferred();
                 }
                 dedupe_close_scans();
                 break;
@@ -245,7 +251,7 @@ extern "C" Datum hb_before_update(PG_FUNCTION_ARGS) {
             require_trigger(fcinfo, "hb_before_update", true, false, TRIGGER_EVENT_UPDATE);
         RelInfo *ri = rel_info(td->tg_relation);
         check_not_null_key(td->tg_relation, ri, td->tg_newslot);
-        note_update_in_progress();
+        note_updated_row(ri, td->tg_newslot);
         return PointerGetDatum(td->tg_newtuple);
     });
 }

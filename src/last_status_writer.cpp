@@ -101,7 +101,9 @@ Source *source_for(Sources *s, Oid relid) {
     src->rel = table_open(relid, RowExclusiveLock);
     src->info = rel_info(src->rel);
     src->slot = table_slot_create(src->rel, nullptr);
-    src->nblocks = RelationGetNumberOfBlocks(src->rel);
+    src->nblocks = src->rel->rd_tableam == GetHeapamTableAmRoutine()
+                       ? RelationGetNumberOfBlocks(src->rel)
+                       : InvalidBlockNumber;
     s->items = lappend(s->items, src);
     return s->last = src;
 }
@@ -125,7 +127,7 @@ void close_sources(Sources *s) {
 TupleTableSlot *fetch_heartbeat(Sources *sources, const core::DrainedRow &row, Source **out) {
     Source *src = source_for(sources, row.ref.rel);
     *out = src;
-    if (row.ref.block >= src->nblocks)
+    if (src->nblocks != InvalidBlockNumber && row.ref.block >= src->nblocks)
         return nullptr;
     ItemPointerData tid;
     ItemPointerSet(&tid, row.ref.block, row.ref.offset);
@@ -133,13 +135,17 @@ TupleTableSlot *fetch_heartbeat(Sources *sources, const core::DrainedRow &row, S
         return nullptr;
     slot_getallattrs(src->slot);
     AttrNumber dev_att = src->info->dev_attno, ts_att = src->info->ts_attno;
-    if (src->slot->tts_isnull[dev_att - 1] || src->slot->tts_isnull[ts_att - 1] ||
-        DatumGetTimestampTz(src->slot->tts_values[ts_att - 1]) != row.ref.ts)
+    bool same = !src->slot->tts_isnull[dev_att - 1] && !src->slot->tts_isnull[ts_att - 1] &&
+                DatumGetTimestampTz(src->slot->tts_values[ts_att - 1]) == row.ref.ts;
+    if (same) {
+        KeyBytes key;
+        encode_device(src->info->target->kind, src->slot->tts_values[dev_att - 1], &key);
+        same = core::compare_keys({key.data, key.len}, {row.key, row.key_len}) == 0;
+    }
+    if (!same) {
+        ExecClearTuple(src->slot);
         return nullptr;
-    KeyBytes key;
-    encode_device(src->info->target->kind, src->slot->tts_values[dev_att - 1], &key);
-    if (core::compare_keys({key.data, key.len}, {row.key, row.key_len}) != 0)
-        return nullptr;
+    }
     return src->slot;
 }
 
@@ -265,16 +271,18 @@ void run_latest(SpiState *spi, SPIPlanPtr plan, Datum *values, const char *nulls
         }
         PG_CATCH();
         {
+            // Always end the subtransaction here, whatever the error: one
+            // left open would be aborted in place of the caller's.
             MemoryContextSwitchTo(cxt);
             ErrorData *edata = CopyErrorData();
-            if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
-                attempt >= kMaxSerializationRetries)
-                PG_RE_THROW();
             FlushErrorState();
-            FreeErrorData(edata);
             RollbackAndReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
             CurrentResourceOwner = owner;
+            if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
+                attempt >= kMaxSerializationRetries)
+                ReThrowError(edata);
+            FreeErrorData(edata);
             retry = true;
         }
         PG_END_TRY();
@@ -314,11 +322,16 @@ void spi_recompute(Target *t, SpiState *spi, Datum dev, bool row_locked) {
     Datum args[1] = {dev};
     run_latest(spi, plan_for(t, spi, SyncPlan::Newest), args, nullptr, SPI_OK_SELECT);
     if (SPI_processed == 0) {
-        run_latest(spi, plan_for(t, spi, SyncPlan::Remove), args, nullptr, SPI_OK_DELETE);
+        SPI_freetuptable(SPI_tuptable);
+        // Without a row of ours locked there is nothing of ours to remove;
+        // a row that appeared meanwhile belongs to a concurrent insert.
+        if (row_locked)
+            run_latest(spi, plan_for(t, spi, SyncPlan::Remove), args, nullptr, SPI_OK_DELETE);
         return;
     }
     HeapTuple newest = SPI_copytuple(SPI_tuptable->vals[0]);
-    TupleDesc desc = SPI_tuptable->tupdesc;
+    TupleDesc desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+    SPI_freetuptable(SPI_tuptable);
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * Max(t->n_cols, 1)));
     char *nulls = static_cast<char *>(palloc(Max(t->n_cols, 1)));
     for (int i = 0; i < t->n_cols; ++i) {
@@ -342,6 +355,8 @@ struct LsCursor {
     IndexFetchTableData *fetch;  // for rows found through the TID cache
     BlockNumber nblocks;         // at open (the table cannot shrink while we hold our lock)
     TupleTableSlot *cur;
+    ScanKeyData key;  // the scan's last key, to rescan it without a pin
+    bool positioned;  // the index scan may hold pins (it returned a row)
 };
 
 void cursor_open(LsCursor *c, Target *t) {
@@ -350,8 +365,11 @@ void cursor_open(LsCursor *c, Target *t) {
     InitDirtySnapshot(c->dirty);
     c->scan = index_beginscan(c->ls, c->pk, &c->dirty, 1, 0);
     c->fetch = table_index_fetch_begin(c->ls);
-    c->nblocks = RelationGetNumberOfBlocks(c->ls);
+    // Heap TIDs name blocks; other access methods' need not.
+    c->nblocks = c->ls->rd_tableam == GetHeapamTableAmRoutine() ? RelationGetNumberOfBlocks(c->ls)
+                                                                : InvalidBlockNumber;
     c->cur = table_slot_create(c->ls, nullptr);
+    c->positioned = false;
 }
 
 void cursor_close(LsCursor *c) {
@@ -370,10 +388,12 @@ bool find_cached(LsCursor *c, Target *t, const char *key, uint32 len) {
     if (t->tids == nullptr || !t->tids->find({key, len}, &packed))
         return false;
     ItemPointerData tid;
-    ItemPointerSet(&tid, core::TidCache::block_of(packed), core::TidCache::offset_of(packed));
     for (;;) {
+        // From the chain's root each time: the fetch moves tid to the member
+        // it returned.
+        ItemPointerSet(&tid, core::TidCache::block_of(packed), core::TidCache::offset_of(packed));
         bool call_again = false;
-        if (ItemPointerGetBlockNumber(&tid) >= c->nblocks ||
+        if ((c->nblocks != InvalidBlockNumber && ItemPointerGetBlockNumber(&tid) >= c->nblocks) ||
             !table_index_fetch_tuple(c->fetch, &tid, &c->dirty, c->cur, &call_again, nullptr))
             break;
         bool isnull = false;
@@ -402,11 +422,12 @@ bool find_cached(LsCursor *c, Target *t, const char *key, uint32 len) {
 bool cursor_find(LsCursor *c, Target *t, Datum dev, const char *keyb, uint32 len) {
     if (find_cached(c, t, keyb, len))
         return true;
-    ScanKeyData key;
+    ScanKeyData &key = c->key;
     ScanKeyInit(&key, 1, BTEqualStrategyNumber, t->ls_dev_eq, dev);
     key.sk_collation = t->ls_dev_collation;
     for (;;) {
         index_rescan(c->scan, &key, 1, nullptr, 0);
+        c->positioned = true;
         if (!index_getnext_slot(c->scan, ForwardScanDirection, c->cur))
             return false;
         TransactionId xwait = TransactionIdIsValid(c->dirty.xmin) ? c->dirty.xmin : c->dirty.xmax;
@@ -450,6 +471,15 @@ EState *index_insert_state(Target *t, Relation ls, ResultRelInfo **rri) {
     return estate;
 }
 
+// Drops every buffer pin the cursor holds (before anything that can wait).
+void cursor_release(LsCursor *c) {
+    ExecClearTuple(c->cur);
+    table_index_fetch_reset(c->fetch);
+    if (c->positioned)
+        index_rescan(c->scan, &c->key, 1, nullptr, 0);
+    c->positioned = false;
+}
+
 bool own_version(TupleTableSlot *slot) {
     bool should_free = false;
     HeapTuple tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
@@ -487,6 +517,7 @@ void lock_change_bucket(Target *t, uint32 bucket) {
 // (the caller holds it) and a FOR UPDATE lock on its row.
 void recompute_device(Target *t, LsCursor *c, SpiState *spi, Datum dev, const char *key,
                       uint32 len) {
+    cursor_release(c);
     Snapshot snapshot = GetLatestSnapshot();
     for (;;) {
         bool found = cursor_find(c, t, dev, key, len);
@@ -639,16 +670,21 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
             // The newest heartbeat this statement offered is gone again
             // (changed or truncated by this transaction); an older one it
             // offered may be the device's newest now: ask the table.
+            cursor_release(&c);
             lock_change_bucket(t, change_bucket(row.key, row.key_len));
             recompute_device(t, &c, &spi, dev, row.key, row.key_len);
             continue;
         }
         if (!t->fast_path) {
+            cursor_release(&c);
+            ExecMaterializeSlot(hb);  // no pin held while SQL runs
             spi_upsert(t, &spi, src, hb);
             continue;
         }
         for (;;) {
             if (!cursor_find(&c, t, dev, row.key, row.key_len)) {
+                cursor_release(&c);
+                ExecMaterializeSlot(hb);
                 spi_upsert(t, &spi, src, hb);
                 break;
             }

@@ -222,6 +222,14 @@ Oid find_unique_index(Relation rel, AttrNumber a, AttrNumber b, bool *invalid) {
     return found;
 }
 
+// Refuses a direct call; false while the extension itself is being dropped.
+bool event_trigger_applies(FunctionCallInfo fcinfo, const char *fn) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("%s() must be called as an event trigger", fn)));
+    return OidIsValid(get_extension_oid("hb_lifecycle", true));
+}
+
 }  // namespace
 }  // namespace hb
 
@@ -614,11 +622,8 @@ extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
 // refused, with the error the next heartbeat would otherwise get.
 extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
     return guarded([&]() -> Datum {
-        if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                            errmsg("hb_on_ddl_end() must be called as an event trigger")));
-        if (get_extension_oid("hb_lifecycle", true) == InvalidOid)
-            PG_RETURN_VOID();  // the extension is being dropped
+        if (!event_trigger_applies(fcinfo, "hb_on_ddl_end"))
+            PG_RETURN_VOID();
         const char *ext = extension_schema_quoted();
         StringInfoData sql;
         initStringInfo(&sql);
@@ -669,10 +674,7 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
 // triggers went with the table; its last-status table is kept).
 extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
     return guarded([&]() -> Datum {
-        if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                            errmsg("hb_on_sql_drop() must be called as an event trigger")));
-        if (get_extension_oid("hb_lifecycle", true) == InvalidOid)
+        if (!event_trigger_applies(fcinfo, "hb_on_sql_drop"))
             PG_RETURN_VOID();
         const char *ext = extension_schema_quoted();
         StringInfoData sql;

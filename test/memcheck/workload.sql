@@ -34,6 +34,12 @@ UPDATE heartbeats SET status = 'edited' WHERE device_id BETWEEN 51 AND 100 AND t
 
 DELETE FROM heartbeats WHERE device_id = 9000;
 
+SET hb_lifecycle.skip_duplicate_heartbeats = off;
+
+INSERT INTO heartbeats VALUES (300, '2026-12-02 01:00+00', 'upserted', '{"u": 1}'), (9100, '2026-12-02 01:00+00', 'upsert-new', '{}') ON CONFLICT (device_id, ts) DO UPDATE SET status = EXCLUDED.status, payload = EXCLUDED.payload;
+
+RESET hb_lifecycle.skip_duplicate_heartbeats;
+
 BEGIN;
 
 INSERT INTO heartbeats VALUES (2, '2026-12-02 05:00+00', 'outer', '{}');
