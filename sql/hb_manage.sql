@@ -56,6 +56,8 @@ CREATE TABLE hb_2026_12_02 PARTITION OF heartbeats
     FOR VALUES FROM ('2026-12-02 00:00+00') TO ('2026-12-03 00:00+00');
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'hb_2026_12_02'::regclass ORDER BY tgname;
 
+-- The last-status table of a managed table cannot be dropped alone.
+DROP TABLE last_status_b;
 -- A dropped table leaves hb_config; its last-status table stays.
 DROP TABLE heartbeats_b;
 SELECT parent FROM hb_config ORDER BY parent::text;

@@ -688,6 +688,38 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
             ext);
         SpiEnv env;
         spi_env_begin(&env, config_table_owner());
+        // The last-status table of a table that stays managed cannot go:
+        // every heartbeat would then fail.
+        resetStringInfo(&sql);
+        appendStringInfo(
+            &sql,
+            "SELECT d.object_identity, c.parent::pg_catalog.text "  // the name is gone by now
+            "FROM %s.hb_config c JOIN pg_catalog.pg_event_trigger_dropped_objects() d "
+            "ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+            "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+            "AND d.objid OPERATOR(pg_catalog.=) c.last_status_table::pg_catalog.oid "
+            "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() p "
+            "WHERE p.objid OPERATOR(pg_catalog.=) c.parent::pg_catalog.oid) LIMIT 1",
+            ext);
+        spi_run(&env, sql.data, SPI_OK_SELECT);
+        if (SPI_processed > 0) {
+            char *ls = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+            char *parent = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+            ereport(ERROR,
+                    (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+                     errmsg("cannot drop %s: it is the last-status table of managed table %s", ls,
+                            parent),
+                     errhint("Run SELECT hb_unmanage(%s) first, or drop both tables together.",
+                             quote_literal_cstr(parent))));
+        }
+        resetStringInfo(&sql);
+        appendStringInfo(
+            &sql,
+            "DELETE FROM %s.hb_config c USING pg_catalog.pg_event_trigger_dropped_objects() d "
+            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+            "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+            "AND c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+            ext);
         spi_run(&env, sql.data, SPI_OK_DELETE);
         spi_env_end(&env);
         PG_RETURN_VOID();
