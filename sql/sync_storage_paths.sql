@@ -94,6 +94,20 @@ INSERT INTO heartbeats VALUES (3, '2026-12-01 06:00+00', 'seen by trigger', '{}'
 SELECT * FROM status_changes ORDER BY device_id;
 SELECT device_id, status FROM device_last_status WHERE device_id IN (3, 999) ORDER BY 1;
 
+-- Rows inserted straight into a partition that lacks the statement triggers
+-- wait for the pre-commit flush; if the transaction drops the partition
+-- before it commits, they are gone with it, and COMMIT works.
+DROP TRIGGER log_change ON device_last_status;
+ALTER EVENT TRIGGER hb_lifecycle_partition_triggers DISABLE;
+CREATE TABLE hb_bare PARTITION OF heartbeats
+    FOR VALUES FROM ('2026-12-05 00:00+00') TO ('2026-12-06 00:00+00');
+ALTER EVENT TRIGGER hb_lifecycle_partition_triggers ENABLE;
+BEGIN;
+INSERT INTO hb_bare VALUES (3, '2026-12-05 01:00+00', 'in a dropped partition');
+DROP TABLE hb_bare;
+COMMIT;
+SELECT device_id, status FROM device_last_status WHERE device_id = 3;
+
 DROP TABLE heartbeats, device_last_status, status_changes CASCADE;
 DROP FUNCTION log_status_change();
 DROP EXTENSION hb_lifecycle;

@@ -31,6 +31,7 @@
 #include "pg.hpp"
 
 extern "C" {
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -105,11 +106,20 @@ void apply_drained(const Drained &d, Oid except) {
         while (end < d.n && d.rows[end].target == d.rows[start].target)
             ++end;
         if (d.rows[start].target != except) {
-            // The target's cache entry comes through any relation of the batch.
-            Relation rel = table_open(d.rows[start].ref.rel, RowExclusiveLock);
-            Target *t = rel_info(rel)->target;
-            table_close(rel, NoLock);
-            apply_newest(t, d.rows + start, end - start);
+            // The target's cache entry comes through any relation of the
+            // batch that still exists (the pre-commit flush may find a
+            // partition dropped since).
+            Target *t = nullptr;
+            for (std::size_t i = start; i < end && t == nullptr; ++i) {
+                if (i > start && d.rows[i].ref.rel == d.rows[i - 1].ref.rel)
+                    continue;
+                if (Relation rel = try_table_open(d.rows[i].ref.rel, RowExclusiveLock)) {
+                    t = rel_info(rel)->target;
+                    table_close(rel, NoLock);
+                }
+            }
+            if (t != nullptr)
+                apply_newest(t, d.rows + start, end - start);
         }
         start = end;
     }

@@ -95,10 +95,15 @@ Source *source_for(Sources *s, Oid relid) {
         if (src->relid == relid)
             return s->last = src;
     }
+    // The inserting statement holds RowExclusiveLock on the relation, unless
+    // the rows wait for the pre-commit flush and the transaction dropped
+    // the partition since: its rows are gone, and a drop changes no device.
+    Relation rel = try_table_open(relid, RowExclusiveLock);
+    if (rel == nullptr)
+        return nullptr;
     auto *src = static_cast<Source *>(palloc(sizeof(Source)));
     src->relid = relid;
-    // The inserting statement holds RowExclusiveLock on the relation.
-    src->rel = table_open(relid, RowExclusiveLock);
+    src->rel = rel;
     src->info = rel_info(src->rel);
     src->slot = table_slot_create(src->rel, nullptr);
     src->nblocks = src->rel->rd_tableam == GetHeapamTableAmRoutine()
@@ -123,10 +128,13 @@ void close_sources(Sources *s) {
 // Fetches the heartbeat a drained row points at, or returns nullptr when it
 // is no longer there as it was offered: this transaction updated, deleted
 // or truncated it after inserting it (the row at that TID, if any, must
-// still be this device's heartbeat of that time).
+// still be this device's heartbeat of that time), or dropped its partition
+// (then *out is nullptr too).
 TupleTableSlot *fetch_heartbeat(Sources *sources, const core::DrainedRow &row, Source **out) {
     Source *src = source_for(sources, row.ref.rel);
     *out = src;
+    if (src == nullptr)
+        return nullptr;
     if (src->nblocks != InvalidBlockNumber && row.ref.block >= src->nblocks)
         return nullptr;
     ItemPointerData tid;
@@ -666,6 +674,8 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n) {
         Datum dev = decode_device(t->kind, row.key, row.key_len);
         Source *src = nullptr;
         TupleTableSlot *hb = fetch_heartbeat(&sources, row, &src);
+        if (hb == nullptr && src == nullptr)
+            continue;  // its partition was dropped (see source_for)
         if (hb == nullptr) {
             // The newest heartbeat this statement offered is gone again
             // (changed or truncated by this transaction); an older one it
