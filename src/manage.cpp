@@ -677,30 +677,24 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
         if (!event_trigger_applies(fcinfo, "hb_on_sql_drop"))
             PG_RETURN_VOID();
         const char *ext = extension_schema_quoted();
+        // The tables the command dropped (their names are gone from the
+        // catalog by now: object_identity keeps them).
+        const char *dropped =
+            "(SELECT objid, object_identity FROM pg_catalog.pg_event_trigger_dropped_objects() "
+            "WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+            "AND objsubid OPERATOR(pg_catalog.=) 0) d";
         StringInfoData sql;
         initStringInfo(&sql);
-        appendStringInfo(
-            &sql,
-            "DELETE FROM %s.hb_config c USING pg_catalog.pg_event_trigger_dropped_objects() d "
-            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-            "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
-            "AND c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
-            ext);
         SpiEnv env;
         spi_env_begin(&env, config_table_owner());
         // The last-status table of a table that stays managed cannot go:
         // every heartbeat would then fail.
-        resetStringInfo(&sql);
-        appendStringInfo(
-            &sql,
-            "SELECT d.object_identity, c.parent::pg_catalog.text "  // the name is gone by now
-            "FROM %s.hb_config c JOIN pg_catalog.pg_event_trigger_dropped_objects() d "
-            "ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-            "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
-            "AND d.objid OPERATOR(pg_catalog.=) c.last_status_table::pg_catalog.oid "
-            "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() p "
-            "WHERE p.objid OPERATOR(pg_catalog.=) c.parent::pg_catalog.oid) LIMIT 1",
-            ext);
+        appendStringInfo(&sql,
+                         "SELECT d.object_identity, c.parent::pg_catalog.text FROM %s.hb_config c "
+                         "JOIN %s ON d.objid OPERATOR(pg_catalog.=) "
+                         "c.last_status_table::pg_catalog.oid "
+                         "WHERE c.parent::pg_catalog.oid NOT IN (SELECT objid FROM %s) LIMIT 1",
+                         ext, dropped, dropped);
         spi_run(&env, sql.data, SPI_OK_SELECT);
         if (SPI_processed > 0) {
             char *ls = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -713,13 +707,10 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
                              quote_literal_cstr(parent))));
         }
         resetStringInfo(&sql);
-        appendStringInfo(
-            &sql,
-            "DELETE FROM %s.hb_config c USING pg_catalog.pg_event_trigger_dropped_objects() d "
-            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-            "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
-            "AND c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
-            ext);
+        appendStringInfo(&sql,
+                         "DELETE FROM %s.hb_config c USING %s "
+                         "WHERE c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+                         ext, dropped);
         spi_run(&env, sql.data, SPI_OK_DELETE);
         spi_env_end(&env);
         PG_RETURN_VOID();
