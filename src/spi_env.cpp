@@ -91,12 +91,6 @@ void spi_run_args(SpiEnv *env, const char *sql, int nargs, Oid *types, Datum *va
     check_rc(rc, expected, sql);
 }
 
-void spi_run_plan(SpiEnv *env, SPIPlanPtr plan, Datum *values, const char *nulls, int expected) {
-    int rc = SPI_execute_plan(plan, values, nulls, false, 0);
-    MemoryContextSwitchTo(env->caller_cxt);
-    check_rc(rc, expected, "a prepared statement");
-}
-
 char *extension_schema_quoted() {
     return pstrdup(quote_identifier(get_namespace_name(extension_schema_oid())));
 }

@@ -33,14 +33,13 @@ void spi_env_begin(SpiEnv *env, Oid run_as);
 // The reverse of spi_env_begin, then SPI_finish.
 void spi_env_end(SpiEnv *env);
 
-// SPI_execute / SPI_execute_with_args / SPI_execute_plan (never read-only:
+// SPI_execute / SPI_execute_with_args (never read-only:
 // each statement takes a new snapshot) that leave the caller's context
 // current. Error unless the result code is `expected`. Results stay in
 // SPI_tuptable / SPI_processed until the next call.
 void spi_run(SpiEnv *env, const char *sql, int expected, long count = 0);
 void spi_run_args(SpiEnv *env, const char *sql, int nargs, Oid *types, Datum *values,
                   const char *nulls, int expected, long count = 0);
-void spi_run_plan(SpiEnv *env, SPIPlanPtr plan, Datum *values, const char *nulls, int expected);
 
 // The schema hb_lifecycle was installed in (its OID, or its name quoted for
 // SQL, palloc'd). Errors if the extension is not installed.
