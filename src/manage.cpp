@@ -178,20 +178,6 @@ bool valid_prefix(const char *p) {
     return true;
 }
 
-bool supported_device_type(Oid type) {
-    switch (getBaseType(type)) {
-        case INT2OID:
-        case INT4OID:
-        case INT8OID:
-        case TEXTOID:
-        case VARCHAROID:
-        case UUIDOID:
-            return true;
-        default:
-            return false;
-    }
-}
-
 // A valid unique index of rel whose keys are exactly {a, b}, or InvalidOid.
 // Sets *invalid when such an index exists but is not (yet) valid.
 Oid find_unique_index(Relation rel, AttrNumber a, AttrNumber b, bool *invalid) {
@@ -331,7 +317,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                                    format_type_be(ts_type)),
                             errhint("The time column must be timestamptz.")));
         Oid dev_type = get_atttype(parent, dev_att);
-        if (!supported_device_type(dev_type))
+        sync::DeviceKind dev_kind;
+        if (!sync::device_kind_of(dev_type, &dev_kind))
             ereport(ERROR,
                     (errcode(ERRCODE_DATATYPE_MISMATCH),
                      errmsg("device column \"%s\" of \"%s\" has type %s, which hb_lifecycle does "

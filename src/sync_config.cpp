@@ -197,29 +197,6 @@ AttrNumber column_of(Relation rel, const char *col, const char *role) {
     return att;
 }
 
-bool device_kind_of(Oid type, DeviceKind *kind) {
-    switch (getBaseType(type)) {
-        case INT2OID:
-            *kind = DeviceKind::Int2;
-            return true;
-        case INT4OID:
-            *kind = DeviceKind::Int4;
-            return true;
-        case INT8OID:
-            *kind = DeviceKind::Int8;
-            return true;
-        case TEXTOID:
-        case VARCHAROID:
-            *kind = DeviceKind::Text;
-            return true;
-        case UUIDOID:
-            *kind = DeviceKind::Uuid;
-            return true;
-        default:
-            return false;
-    }
-}
-
 // Equality procedure of an index column's operator class.
 RegProcedure index_equality(Relation index, int keyno) {
     Oid opfamily = index->rd_opfamily[keyno];
@@ -462,6 +439,29 @@ RelInfo *build_rel_info(Relation rel, bool missing_ok) {
 }
 
 }  // namespace
+
+bool device_kind_of(Oid type, DeviceKind *kind) {
+    switch (getBaseType(type)) {
+        case INT2OID:
+            *kind = DeviceKind::Int2;
+            return true;
+        case INT4OID:
+            *kind = DeviceKind::Int4;
+            return true;
+        case INT8OID:
+            *kind = DeviceKind::Int8;
+            return true;
+        case TEXTOID:
+        case VARCHAROID:
+            *kind = DeviceKind::Text;
+            return true;
+        case UUIDOID:
+            *kind = DeviceKind::Uuid;
+            return true;
+        default:
+            return false;
+    }
+}
 
 void free_with_retired(SPIPlanPtr plan) {
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);

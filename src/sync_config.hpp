@@ -27,6 +27,10 @@ namespace hb::sync {
 
 enum class DeviceKind : uint8 { Int2, Int4, Int8, Text, Uuid };
 
+// The key encoding of a device column of type `type` (domains resolve to
+// their base type). False if hb_lifecycle does not support the type.
+bool device_kind_of(Oid type, DeviceKind *kind);
+
 // The statements a target's writes may need, prepared lazily and kept.
 enum class SyncPlan : int {
     NewestWins = 0,  // INSERT ... ON CONFLICT DO UPDATE ... WHERE stored time is older
