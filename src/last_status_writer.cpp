@@ -70,6 +70,25 @@ extern "C" {
 namespace hb::sync {
 namespace {
 
+// The number of blocks of rel when its TIDs name heap blocks, else
+// InvalidBlockNumber (other access methods' TIDs need not).
+BlockNumber heap_blocks(Relation rel) {
+    return rel->rd_tableam == GetHeapamTableAmRoutine() ? RelationGetNumberOfBlocks(rel)
+                                                        : InvalidBlockNumber;
+}
+
+// Whether a TID in `block` cannot be there among `nblocks` (from heap_blocks).
+bool beyond_blocks(BlockNumber nblocks, BlockNumber block) {
+    return nblocks != InvalidBlockNumber && block >= nblocks;
+}
+
+// Whether the device value `dev` encodes to the key bytes (key, len).
+bool device_is(DeviceKind kind, Datum dev, const char *key, uint32 len) {
+    KeyBytes bytes;
+    encode_device(kind, dev, &bytes);
+    return core::compare_keys({bytes.data, bytes.len}, {key, len}) == 0;
+}
+
 // ---------------------------------------------------------------- sources
 
 // The relations heartbeats are read from during one apply, opened once.
@@ -106,9 +125,7 @@ Source *source_for(Sources *s, Oid relid) {
     src->rel = rel;
     src->info = rel_info(src->rel);
     src->slot = table_slot_create(src->rel, nullptr);
-    src->nblocks = src->rel->rd_tableam == GetHeapamTableAmRoutine()
-                       ? RelationGetNumberOfBlocks(src->rel)
-                       : InvalidBlockNumber;
+    src->nblocks = heap_blocks(src->rel);
     s->items = lappend(s->items, src);
     return s->last = src;
 }
@@ -135,7 +152,7 @@ TupleTableSlot *fetch_heartbeat(Sources *sources, const core::DrainedRow &row, S
     *out = src;
     if (src == nullptr)
         return nullptr;
-    if (src->nblocks != InvalidBlockNumber && row.ref.block >= src->nblocks)
+    if (beyond_blocks(src->nblocks, row.ref.block))
         return nullptr;
     ItemPointerData tid;
     ItemPointerSet(&tid, row.ref.block, row.ref.offset);
@@ -144,12 +161,9 @@ TupleTableSlot *fetch_heartbeat(Sources *sources, const core::DrainedRow &row, S
     slot_getallattrs(src->slot);
     AttrNumber dev_att = src->info->dev_attno, ts_att = src->info->ts_attno;
     bool same = !src->slot->tts_isnull[dev_att - 1] && !src->slot->tts_isnull[ts_att - 1] &&
-                DatumGetTimestampTz(src->slot->tts_values[ts_att - 1]) == row.ref.ts;
-    if (same) {
-        KeyBytes key;
-        encode_device(src->info->target->kind, src->slot->tts_values[dev_att - 1], &key);
-        same = core::compare_keys({key.data, key.len}, {row.key, row.key_len}) == 0;
-    }
+                DatumGetTimestampTz(src->slot->tts_values[ts_att - 1]) == row.ref.ts &&
+                device_is(src->info->target->kind, src->slot->tts_values[dev_att - 1], row.key,
+                          row.key_len);
     if (!same) {
         ExecClearTuple(src->slot);
         return nullptr;
@@ -373,9 +387,7 @@ void cursor_open(LsCursor *c, Target *t) {
     InitDirtySnapshot(c->dirty);
     c->scan = index_beginscan(c->ls, c->pk, &c->dirty, 1, 0);
     c->fetch = table_index_fetch_begin(c->ls);
-    // Heap TIDs name blocks; other access methods' need not.
-    c->nblocks = c->ls->rd_tableam == GetHeapamTableAmRoutine() ? RelationGetNumberOfBlocks(c->ls)
-                                                                : InvalidBlockNumber;
+    c->nblocks = heap_blocks(c->ls);
     c->cur = table_slot_create(c->ls, nullptr);
     c->positioned = false;
 }
@@ -401,16 +413,12 @@ bool find_cached(LsCursor *c, Target *t, const char *key, uint32 len) {
         // it returned.
         ItemPointerSet(&tid, core::TidCache::block_of(packed), core::TidCache::offset_of(packed));
         bool call_again = false;
-        if ((c->nblocks != InvalidBlockNumber && ItemPointerGetBlockNumber(&tid) >= c->nblocks) ||
+        if (beyond_blocks(c->nblocks, ItemPointerGetBlockNumber(&tid)) ||
             !table_index_fetch_tuple(c->fetch, &tid, &c->dirty, c->cur, &call_again, nullptr))
             break;
         bool isnull = false;
         Datum dev = slot_getattr(c->cur, t->ls_dev_attno, &isnull);
-        KeyBytes found;
-        if (isnull)
-            break;
-        encode_device(t->kind, dev, &found);
-        if (core::compare_keys({found.data, found.len}, {key, len}) != 0)
+        if (isnull || !device_is(t->kind, dev, key, len))
             break;
         TransactionId xwait = TransactionIdIsValid(c->dirty.xmin) ? c->dirty.xmin : c->dirty.xmax;
         if (!TransactionIdIsValid(xwait))
