@@ -68,20 +68,24 @@ if wants regress || wants isolation || wants tap || wants pgtap || wants memchec
     PGENV=(env PGHOST="$CLUSTER" PGPORT="$PORT" PGUSER=postgres)
 fi
 
+# One PGXS installcheck suite against the scratch cluster, its diffs shown
+# when it fails:  installcheck SUITE DIFFS-FILE MAKE-VARIABLE...
+installcheck() {
+    local suite=$1 diffs=$2 rc=0
+    shift 2
+    as_pg "${PGENV[@]}" make -C "$TREE" -s installcheck "$@" || rc=$?
+    if [ $rc -ne 0 ] && [ -f "$diffs" ]; then cat "$diffs" >&2; fi
+    record "$suite" $rc
+}
+
 if wants regress; then
     log "pg_regress"
-    rc=0
-    as_pg "${PGENV[@]}" make -C "$TREE" -s installcheck ISOLATION= TAP_TESTS= || rc=$?
-    [ $rc -ne 0 ] && [ -f "$TREE/regression.diffs" ] && cat "$TREE/regression.diffs" >&2
-    record regress $rc
+    installcheck regress "$TREE/regression.diffs" ISOLATION= TAP_TESTS=
 fi
 
 if wants isolation; then
     log "pg_isolation_regress"
-    rc=0
-    as_pg "${PGENV[@]}" make -C "$TREE" -s installcheck REGRESS= TAP_TESTS= || rc=$?
-    [ $rc -ne 0 ] && [ -f "$TREE/output_iso/regression.diffs" ] && cat "$TREE/output_iso/regression.diffs" >&2
-    record isolation $rc
+    installcheck isolation "$TREE/output_iso/regression.diffs" REGRESS= TAP_TESTS=
 fi
 
 if wants tap; then
