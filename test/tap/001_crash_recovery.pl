@@ -46,6 +46,22 @@ sub crash_restart {
         'the server went through crash recovery');
 }
 
+# Starts `sql` in a new session, waits until that backend is busy as
+# `busy_condition` (over pg_stat_activity) says and one second more, then
+# crashes the server by killing it.
+sub crash_during {
+    my ($sql, $busy_condition, $what) = @_;
+    my $session = $node->background_psql('postgres', on_error_stop => 0);
+    my $pid = $session->query_safe('SELECT pg_backend_pid()');
+    $session->query_until(qr/started/, "\\echo started\n$sql");
+    $node->poll_query_until('postgres',
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND $busy_condition")
+      or die "$what did not start";
+    sleep(1);
+    crash_restart($pid);
+    eval { $session->quit };  # its connection died with the crash
+}
+
 my $mismatches = q{
     SELECT count(*) FROM
       (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h
@@ -82,21 +98,12 @@ $node->safe_psql('postgres', q{
         RETURN 'interrupted';
     END $$;
 });
-my $big = $node->background_psql('postgres', on_error_stop => 0);
-my $pid = $big->query_safe('SELECT pg_backend_pid()');
-$big->query_until(qr/started/, q{
-    \echo started
+crash_during(q{
     INSERT INTO heartbeats
     SELECT d % 1000 + 1, timestamptz '2026-12-02 01:00+00' + (d / 1000) * interval '1 second',
            slow_status(d), '{}'
       FROM generate_series(1, 2000000) d;
-});
-$node->poll_query_until('postgres',
-    "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active' AND query LIKE 'INSERT%'")
-  or die 'the large INSERT did not start';
-sleep(1);
-crash_restart($pid);
-eval { $big->quit };
+}, "state = 'active' AND query LIKE 'INSERT%'", 'the large INSERT');
 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM heartbeats WHERE status = 'interrupted'}),
     '0', 'no heartbeat of the interrupted statement survives');
@@ -111,19 +118,10 @@ $node->safe_psql('postgres', q{
     CREATE TRIGGER slow_write BEFORE UPDATE ON device_last_status
         FOR EACH ROW EXECUTE FUNCTION slow_write();
 });
-my $writer = $node->background_psql('postgres', on_error_stop => 0);
-my $writer_pid = $writer->query_safe('SELECT pg_backend_pid()');
-$writer->query_until(qr/started/, q{
-    \echo started
+crash_during(q{
     INSERT INTO heartbeats
     SELECT d, timestamptz '2026-12-02 01:30+00', 'mid-write', '{}' FROM generate_series(1, 1000) d;
-});
-$node->poll_query_until('postgres',
-    "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $writer_pid AND wait_event = 'PgSleep'")
-  or die 'the last-status writes did not start';
-sleep(1);
-crash_restart($writer_pid);
-eval { $writer->quit };
+}, "wait_event = 'PgSleep'", 'the last-status writes');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM heartbeats WHERE status = 'mid-write'}),
     '0', 'no heartbeat of the statement killed while writing last status survives');
 is($node->safe_psql('postgres', $mismatches), '0', 'exact after a crash in the middle of the last-status writes');
