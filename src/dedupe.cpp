@@ -222,10 +222,6 @@ void forget_updated_rows() {
     updated_rows.clear();
 }
 
-void dedupe_end_of_statement() {
-    dedupe_close_scans();
-}
-
 void dedupe_close_scans() {
     for (int i = 0; i < nscans; ++i)
         close_scan(&scans[i]);

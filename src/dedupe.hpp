@@ -26,10 +26,8 @@ void check_not_null_key(Relation rel, RelInfo *ri, TupleTableSlot *slot);
 void note_updated_row(RelInfo *ri, TupleTableSlot *newrow);
 void forget_updated_rows();
 
-// What every hb_lifecycle statement trigger does: close the kept scans.
-void dedupe_end_of_statement();
-
-// Closes the index scans kept open between probes (also before commit).
+// Closes the index scans kept open between probes: every hb_lifecycle
+// statement trigger does, and so does the pre-commit callback.
 void dedupe_close_scans();
 // A subtransaction aborted: forget the scans its resource owner released.
 void dedupe_subxact_abort(SubTransactionId subid);

@@ -139,7 +139,7 @@ void flush_top() {
 // What every hb_lifecycle statement trigger does first: close the dedupe
 // scans the statement's rows opened, and write the rows its level buffered.
 void end_of_statement() {
-    dedupe_end_of_statement();
+    dedupe_close_scans();
     if (level_pending())
         flush_top();
 }
@@ -149,7 +149,7 @@ void end_of_statement() {
 // recomputation, so that the statement locks devices in one pass, in order;
 // rows of other targets are written as usual.
 void end_of_change(TriggerData *td, bool is_update) {
-    dedupe_end_of_statement();
+    dedupe_close_scans();
     if (is_update)
         forget_updated_rows();
     RelInfo *ri = rel_info_if_managed(td->tg_relation);
