@@ -249,7 +249,6 @@ SPIPlanPtr plan_for(Target *t, SpiState *spi, SyncPlan which) {
              SPI_result_code_string(SPI_result));
     if (SPI_keepplan(prepared) != 0)
         elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
-    MemoryContextSwitchTo(spi->env.caller_cxt);
     if (t->retired)
         free_with_retired(prepared);  // its generation's plans were already collected
     plan = prepared;
