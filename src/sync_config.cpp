@@ -229,7 +229,6 @@ void fill_target(const ConfigRow &cfg, Target &t) {
                                     devcol, format_type_be(p_dev_att->atttypid)));
     if (TupleDescAttr(RelationGetDescr(prel), p_ts - 1)->atttypid != TIMESTAMPTZOID)
         shape_error(pname, psprintf("Its time column \"%s\" is no longer timestamptz.", tscol));
-    t.text_device = (t.kind == DeviceKind::Text);
 
     t.ls_dev_attno = column_of(lrel, devcol, "device");
     t.ls_ts_attno = column_of(lrel, tscol, "time");
@@ -261,12 +260,10 @@ void fill_target(const ConfigRow &cfg, Target &t) {
                    (ldesc->constr->num_check == 0 && !ldesc->constr->has_generated_stored));
 
     // The columns we write: those of ls that the parent also has.
-    StringInfoData cols, nlist, set, set_excl, set_n;
+    StringInfoData cols, set, set_excl;
     initStringInfo(&cols);
-    initStringInfo(&nlist);
     initStringInfo(&set);
     initStringInfo(&set_excl);
-    initStringInfo(&set_n);
     AttrNumber *attnos = static_cast<AttrNumber *>(
         MemoryContextAllocZero(keep_cxt, sizeof(AttrNumber) * ldesc->natts));
     Oid *types = static_cast<Oid *>(MemoryContextAllocZero(keep_cxt, sizeof(Oid) * ldesc->natts));
@@ -287,12 +284,10 @@ void fill_target(const ConfigRow &cfg, Target &t) {
                          format_type_with_typemod(pat->atttypid, pat->atttypmod), pname));
         const char *q = quote_identifier(NameStr(la->attname));
         appendStringInfo(&cols, "%s%s", n ? ", " : "", q);
-        appendStringInfo(&nlist, "%sn.%s", n ? ", " : "", q);
         if (la->attnum != t.ls_dev_attno) {
             const char *sep = set.len ? ", " : "";
             appendStringInfo(&set, "%s%s", sep, q);
             appendStringInfo(&set_excl, "%sEXCLUDED.%s", sep, q);
-            appendStringInfo(&set_n, "%sn.%s", sep, q);
         }
         attnos[n] = la->attnum;
         types[n] = la->atttypid;
@@ -302,10 +297,8 @@ void fill_target(const ConfigRow &cfg, Target &t) {
     t.col_ls_attnos = attnos;
     t.col_types = types;
     t.col_list_sql = cache_strdup(cols.data);
-    t.n_list_sql = cache_strdup(nlist.data);
     t.set_list_sql = cache_strdup(set.data);
     t.set_excluded_sql = cache_strdup(set_excl.data);
-    t.set_n_sql = cache_strdup(set_n.data);
     t.parent_sql = cache_strdup(qualified_name(prel));
     t.ls_sql = cache_strdup(qualified_name(lrel));
     t.dev_sql = cache_strdup(quote_identifier(devcol));

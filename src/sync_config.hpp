@@ -53,17 +53,14 @@ struct Target {
     AttrNumber ls_ts_attno = 0;
     int ls_natts = 0;
     bool fast_path = false;      // ls can be written with the table AM directly
-    bool text_device = false;    // device column is text-like: SQL sorts COLLATE "C"
     char *parent_sql = nullptr;  // quoted, schema-qualified names
     char *ls_sql = nullptr;
     char *dev_sql = nullptr;  // quoted column names
     char *ts_sql = nullptr;
     char *col_list_sql = nullptr;  // "a", "b", ... : ls columns that exist in the parent
-    char *n_list_sql = nullptr;    // n."a", n."b", ...
     // The same without the device column (what an update sets):
     char *set_list_sql = nullptr;         // "b", ...
     char *set_excluded_sql = nullptr;     // EXCLUDED."b", ...
-    char *set_n_sql = nullptr;            // n."b", ...
     int n_cols = 0;                       // how many columns the lists name
     AttrNumber *col_ls_attnos = nullptr;  // ls attno of each listed column
     Oid *col_types = nullptr;             // and its type
