@@ -43,14 +43,32 @@ extern "C" {
 namespace hb {
 namespace {
 
-// The trigger names. The BEFORE trigger sorts last so that it checks the
-// row other BEFORE triggers (which fire in name order) have finished.
-constexpr const char *kDedupeTrigger = "zz_hb_lifecycle_dedupe";
-constexpr const char *kUpdateGuardTrigger = "zz_hb_lifecycle_update";
-constexpr const char *kRowTrigger = "hb_lifecycle_sync_row";
-constexpr const char *kInsertTrigger = "hb_lifecycle_sync_insert";
-constexpr const char *kUpdateTrigger = "hb_lifecycle_sync_update";
-constexpr const char *kDeleteTrigger = "hb_lifecycle_sync_delete";
+// The triggers hb_manage creates: CREATE TRIGGER <name> <when> ON <table>
+// <level> EXECUTE FUNCTION <extension schema>.<function>().
+struct TriggerSpec {
+    const char *name;
+    const char *when;
+    const char *level;
+    const char *function;
+};
+
+// Row triggers, on the parent (PostgreSQL clones them to every partition).
+// The BEFORE triggers sort last so that they check the row other BEFORE
+// triggers (which fire in name order) have finished.
+constexpr TriggerSpec kRowTriggers[] = {
+    {"zz_hb_lifecycle_dedupe", "BEFORE INSERT", "FOR EACH ROW", "hb_before_insert"},
+    {"zz_hb_lifecycle_update", "BEFORE UPDATE", "FOR EACH ROW", "hb_before_update"},
+    {"hb_lifecycle_sync_row", "AFTER INSERT", "FOR EACH ROW", "hb_sync_row"},
+};
+
+// Statement triggers, on the parent and on every partition.
+constexpr TriggerSpec kStatementTriggers[] = {
+    {"hb_lifecycle_sync_insert", "AFTER INSERT", "FOR EACH STATEMENT", "hb_sync_insert"},
+    {"hb_lifecycle_sync_update", "AFTER UPDATE",
+     "REFERENCING OLD TABLE AS hb_old NEW TABLE AS hb_new FOR EACH STATEMENT", "hb_sync_update"},
+    {"hb_lifecycle_sync_delete", "AFTER DELETE",
+     "REFERENCING OLD TABLE AS hb_old FOR EACH STATEMENT", "hb_sync_delete"},
+};
 
 // Whether a query with one parameter returns a row (its first row stays in
 // SPI_tuptable).
@@ -74,37 +92,34 @@ bool trigger_exists(SpiEnv *env, Oid relid, const char *name) {
     return SPI_processed > 0;
 }
 
+void create_trigger(SpiEnv *env, const TriggerSpec &trig, const char *rel, const char *ext) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "CREATE TRIGGER %s %s ON %s %s EXECUTE FUNCTION %s.%s()", trig.name,
+                     trig.when, rel, trig.level, ext, trig.function);
+    spi_run(env, sql.data, SPI_OK_UTILITY);
+    pfree(sql.data);
+}
+
+void drop_triggers(SpiEnv *env, const TriggerSpec *triggers, size_t n, const char *rel) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    for (size_t i = 0; i < n; ++i) {
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s", triggers[i].name, rel);
+        spi_run(env, sql.data, SPI_OK_UTILITY);
+    }
+    pfree(sql.data);
+}
+
 // The statement triggers a relation of a managed tree needs (SPI connected).
 void install_statement_triggers(SpiEnv *env, Oid relid, const char *ext) {
     if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
         return;
     const char *rel = qualified(relid);
-    StringInfoData sql;
-    initStringInfo(&sql);
-    if (!trigger_exists(env, relid, kInsertTrigger)) {
-        appendStringInfo(&sql,
-                         "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH STATEMENT "
-                         "EXECUTE FUNCTION %s.hb_sync_insert()",
-                         kInsertTrigger, rel, ext);
-        spi_run(env, sql.data, SPI_OK_UTILITY);
-    }
-    if (!trigger_exists(env, relid, kUpdateTrigger)) {
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "CREATE TRIGGER %s AFTER UPDATE ON %s "
-                         "REFERENCING OLD TABLE AS hb_old NEW TABLE AS hb_new "
-                         "FOR EACH STATEMENT EXECUTE FUNCTION %s.hb_sync_update()",
-                         kUpdateTrigger, rel, ext);
-        spi_run(env, sql.data, SPI_OK_UTILITY);
-    }
-    if (!trigger_exists(env, relid, kDeleteTrigger)) {
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "CREATE TRIGGER %s AFTER DELETE ON %s REFERENCING OLD TABLE AS hb_old "
-                         "FOR EACH STATEMENT EXECUTE FUNCTION %s.hb_sync_delete()",
-                         kDeleteTrigger, rel, ext);
-        spi_run(env, sql.data, SPI_OK_UTILITY);
-    }
+    for (const TriggerSpec &trig : kStatementTriggers)
+        if (!trigger_exists(env, relid, trig.name))
+            create_trigger(env, trig, rel, ext);
 }
 
 // relid and every partition below it.
@@ -492,24 +507,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
         Oid ls = get_relname_relid(lsname, nsp);
 
         // The triggers.
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "CREATE TRIGGER %s BEFORE INSERT ON %s FOR EACH ROW "
-                         "EXECUTE FUNCTION %s.hb_before_insert()",
-                         kDedupeTrigger, parent_sql, ext);
-        spi_run(&env, sql.data, SPI_OK_UTILITY);
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "CREATE TRIGGER %s BEFORE UPDATE ON %s FOR EACH ROW "
-                         "EXECUTE FUNCTION %s.hb_before_update()",
-                         kUpdateGuardTrigger, parent_sql, ext);
-        spi_run(&env, sql.data, SPI_OK_UTILITY);
-        resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW "
-                         "EXECUTE FUNCTION %s.hb_sync_row()",
-                         kRowTrigger, parent_sql, ext);
-        spi_run(&env, sql.data, SPI_OK_UTILITY);
+        for (const TriggerSpec &trig : kRowTriggers)
+            create_trigger(&env, trig, parent_sql, ext);
         install_tree_triggers(&env, parent, ext);
 
         bool has_rows = false;
@@ -569,23 +568,12 @@ extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
         char *ls = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 
         // Row triggers of the parent take their clones with them.
-        const char *parent_triggers[] = {kDedupeTrigger, kUpdateGuardTrigger, kRowTrigger};
-        for (const char *name : parent_triggers) {
-            resetStringInfo(&sql);
-            appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s", name, parent_sql);
-            spi_run(&env, sql.data, SPI_OK_UTILITY);
-        }
+        drop_triggers(&env, kRowTriggers, lengthof(kRowTriggers), parent_sql);
         List *tree = tree_of(parent);
         ListCell *lc;
-        foreach (lc, tree) {
-            const char *rel = qualified(lfirst_oid(lc));
-            const char *names[] = {kInsertTrigger, kUpdateTrigger, kDeleteTrigger};
-            for (const char *name : names) {
-                resetStringInfo(&sql);
-                appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s", name, rel);
-                spi_run(&env, sql.data, SPI_OK_UTILITY);
-            }
-        }
+        foreach (lc, tree)
+            drop_triggers(&env, kStatementTriggers, lengthof(kStatementTriggers),
+                          qualified(lfirst_oid(lc)));
         spi_env_end(&env);
 
         spi_env_begin(&env, config_table_owner());
