@@ -63,7 +63,7 @@ constexpr TriggerSpec kRowTriggers[] = {
 
 // Statement triggers, on the parent and on every partition.
 constexpr TriggerSpec kStatementTriggers[] = {
-    {"hb_lifecycle_sync_insert", "AFTER INSERT", "FOR EACH STATEMENT", "hb_sync_insert"},
+    {sync::kInsertStatementTrigger, "AFTER INSERT", "FOR EACH STATEMENT", "hb_sync_insert"},
     {"hb_lifecycle_sync_update", "AFTER UPDATE",
      "REFERENCING OLD TABLE AS hb_old NEW TABLE AS hb_new FOR EACH STATEMENT", "hb_sync_update"},
     {"hb_lifecycle_sync_delete", "AFTER DELETE",

@@ -396,7 +396,7 @@ RelInfo *build_rel_info(Relation rel, bool missing_ok) {
     if (rel->trigdesc != nullptr) {
         for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
             const Trigger &trig = rel->trigdesc->triggers[i];
-            if (strcmp(trig.tgname, "hb_lifecycle_sync_insert") == 0 &&
+            if (strcmp(trig.tgname, kInsertStatementTrigger) == 0 &&
                 !TRIGGER_FOR_ROW(trig.tgtype) && TRIGGER_FOR_INSERT(trig.tgtype) &&
                 trig.tgenabled != TRIGGER_DISABLED)
                 ri.has_insert_statement_trigger = true;

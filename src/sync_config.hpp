@@ -25,6 +25,10 @@ extern "C" {
 
 namespace hb::sync {
 
+// The AFTER INSERT statement trigger hb_manage puts on a managed table and
+// its partitions (build_rel_info looks for it by this name).
+inline constexpr const char *kInsertStatementTrigger = "hb_lifecycle_sync_insert";
+
 enum class DeviceKind : uint8 { Int2, Int4, Int8, Text, Uuid };
 
 // The key encoding of a device column of type `type` (domains resolve to
