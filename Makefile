@@ -12,13 +12,17 @@ EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" hb_lifecycle.c
 MODULE_big  = hb_lifecycle
 OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o \
               src/sync_config.o src/dedupe.o src/last_status_trigger.o \
-              src/last_status_writer.o src/manage.o src/selftest.o \
-              src/core/key_codec.o src/core/latest_buffer.o src/core/tid_cache.o
+              src/last_status_writer.o src/manage.o src/partitions.o src/selftest.o \
+              src/core/key_codec.o src/core/latest_buffer.o src/core/partition_scheme.o \
+              src/core/tid_cache.o
 
 # SQL objects, one per file, concatenated in name order.
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(wildcard src/sql/updates/$(EXTENSION)--*--*.sql)
+# The update from 0.1: the objects 0.2 added, and what it changed in hb_config.
+UPDATE_0_1_SOURCES = src/sql/00_header.sql src/sql/05_hb_owns.sql \
+                     src/sql/updates/0.1--0.2-hb_config.sql \
+                     $(sort $(wildcard src/sql/1[1-3]_*.sql src/sql/[6-8]*.sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1--0.2.sql
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
@@ -41,7 +45,10 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 override with_llvm = no
 include $(PGXS)
 
-$(DATA_built): $(SQL_SOURCES) hb_lifecycle.control
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) hb_lifecycle.control
 	cat $(SQL_SOURCES) > $@
+
+$(EXTENSION)--0.1--0.2.sql: $(UPDATE_0_1_SOURCES)
+	cat $(UPDATE_0_1_SOURCES) > $@
 
 $(OBJS): $(wildcard src/*.hpp src/core/*.hpp)

@@ -10,6 +10,14 @@ namespace hb::guc {
 // raising unique_violation.
 extern bool skip_duplicate_heartbeats;
 
+// The partition lifecycle's settings (read by the PL/pgSQL lifecycle
+// through hb_settings(); superuser-only, since they decide how long the
+// application's inserts may wait).
+extern int ddl_lock_timeout_ms;  // lock_timeout of DDL that locks a managed parent
+extern int ddl_lock_retries;     // attempts after the first, with backoff
+extern int events_retention_s;   // hb_events older than this are pruned
+extern int max_future_s;         // catch-all rows further ahead are quarantined
+
 void define();
 
 }  // namespace hb::guc

@@ -52,6 +52,7 @@ namespace hb::sync {
 namespace {
 
 core::LatestBuffer buffer;
+Oid moving_rows_of = InvalidOid;  // see set_moving_rows()
 
 TriggerData *require_trigger(FunctionCallInfo fcinfo, const char *fn, bool row, bool after,
                              TriggerEvent op) {
@@ -153,7 +154,7 @@ void end_of_change(TriggerData *td, bool is_update) {
     if (is_update)
         forget_updated_rows();
     RelInfo *ri = rel_info_if_managed(td->tg_relation);
-    if (ri == nullptr) {
+    if (ri == nullptr || (!is_update && RelationGetRelid(td->tg_relation) == moving_rows_of)) {
         if (level_pending())
             flush_top();
         return;
@@ -176,6 +177,8 @@ void end_of_change(TriggerData *td, bool is_update) {
 }
 
 void on_xact(XactEvent event, void *) {
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+        moving_rows_of = InvalidOid;
     guarded([&] {
         switch (event) {
             case XACT_EVENT_PRE_COMMIT:
@@ -221,6 +224,10 @@ void on_subxact(SubXactEvent event, SubTransactionId my_subid, SubTransactionId 
 }
 
 }  // namespace
+
+void set_moving_rows(Oid relid) {
+    moving_rows_of = relid;
+}
 
 void install_callbacks() {
     RegisterXactCallback(on_xact, nullptr);

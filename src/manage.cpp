@@ -533,6 +533,31 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                            Int32GetDatum(premake),   IntervalPGetDatum(retention),
                            ObjectIdGetDatum(ls),     CStringGetTextDatum(use_prefix)};
         spi_run_args(&env, sql.data, 8, types, values, nullptr, SPI_OK_INSERT);
+        // The table's owner may run its lifecycle (no one else but a
+        // superuser: the functions are not executable by PUBLIC).
+        if (!superuser_arg(owner)) {
+            resetStringInfo(&sql);
+            appendStringInfo(&sql,
+                             "SELECT pg_catalog.format('GRANT EXECUTE ON FUNCTION %%s TO %%I', "
+                             "pg_catalog.string_agg(f::pg_catalog.text, ', '), $1) "
+                             "FROM %s._hb_lifecycle_functions() f",
+                             ext);
+            Oid gtypes[1] = {TEXTOID};
+            Datum gvalues[1] = {CStringGetTextDatum(GetUserNameFromId(owner, false))};
+            spi_run_args(&env, sql.data, 1, gtypes, gvalues, nullptr, SPI_OK_SELECT, 1);
+            char *grant = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+            spi_run(&env, grant, SPI_OK_UTILITY);
+        }
+        spi_env_end(&env);
+
+        // The catch-all partition, adoption of what is there, and the
+        // partitions ahead: as the caller, like the rest of the DDL.
+        spi_env_begin(&env, InvalidOid);
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "SELECT %s._hb_setup_partitions($1)", ext);
+        Oid stypes[1] = {REGCLASSOID};
+        Datum svalues[1] = {ObjectIdGetDatum(parent)};
+        spi_run_args(&env, sql.data, 1, stypes, svalues, nullptr, SPI_OK_SELECT);
         spi_env_end(&env);
 
         if (has_rows)
@@ -687,6 +712,30 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
                          "WHERE c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
                          ext, dropped);
         spi_run(&env, sql.data, SPI_OK_DELETE);
+        // A recorded partition dropped by hand is dropped in hb_partitions
+        // too; the partitions of a dropped table leave it.
+        resetStringInfo(&sql);
+        appendStringInfo(&sql,
+                         "DELETE FROM %s.hb_partitions p USING %s "
+                         "WHERE p.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+                         ext, dropped);
+        spi_run(&env, sql.data, SPI_OK_DELETE);
+        resetStringInfo(&sql);
+        appendStringInfo(
+            &sql,
+            "UPDATE %s.hb_partitions p SET state = 'dropped', dropped_at = pg_catalog.now(), "
+            "last_error = 'dropped outside hb_lifecycle' "
+            "FROM pg_catalog.pg_event_trigger_dropped_objects() d, pg_catalog.pg_class pc, "
+            "pg_catalog.pg_namespace n "
+            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+            "AND d.objsubid OPERATOR(pg_catalog.=) 0 AND d.object_type OPERATOR(pg_catalog.=) "
+            "'table' AND p.state OPERATOR(pg_catalog.<>) 'dropped' "
+            "AND pc.oid OPERATOR(pg_catalog.=) p.parent::pg_catalog.oid "
+            "AND n.oid OPERATOR(pg_catalog.=) pc.relnamespace "
+            "AND d.schema_name OPERATOR(pg_catalog.=) n.nspname::pg_catalog.text "
+            "AND d.object_name OPERATOR(pg_catalog.=) p.partition_name",
+            ext);
+        spi_run(&env, sql.data, SPI_OK_UPDATE);
         spi_env_end(&env);
         PG_RETURN_VOID();
     });

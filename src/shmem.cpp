@@ -34,7 +34,23 @@ const char *const kNames[kCounterCount] = {
     "last_status_writes",
     "last_status_stale_skips",
     "last_status_recomputes",
+    "events_partition_create",
+    "events_archive_start",
+    "events_archive_end",
+    "events_archive_failed",
+    "events_drop",
+    "events_restore",
+    "events_reconcile",
+    "events_quarantine",
 };
+
+// hb_events names, in the order of the event counters.
+const char *const kEventNames[] = {
+    "partition.create", "archive.start", "archive.end", "archive.failed", "drop",
+    "restore",          "reconcile",     "quarantine",
+};
+static_assert(kEventPartitionCreate + lengthof(kEventNames) == kCounterCount,
+              "one counter per event");
 
 void request_shmem() {
     if (prev_shmem_request_hook)
@@ -74,6 +90,12 @@ bool attached() {
 void add(Counter c, std::uint64_t n) {
     if (segment != nullptr && n > 0)
         pg_atomic_fetch_add_u64(&segment->counters[c], n);
+}
+
+void count_event(const char *event) {
+    for (size_t i = 0; i < lengthof(kEventNames); ++i)
+        if (strcmp(event, kEventNames[i]) == 0)
+            add(static_cast<Counter>(kEventPartitionCreate + i));
 }
 
 std::uint64_t read(Counter c) {

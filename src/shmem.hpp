@@ -16,6 +16,15 @@ enum Counter : int {
     kLastStatusWrites,      // rows written to a last-status table
     kLastStatusStaleSkips,  // heartbeats older than the device's current row
     kLastStatusRecomputes,  // devices recomputed after UPDATE/DELETE
+    // Lifecycle events (hb_events rows), one counter per kind.
+    kEventPartitionCreate,
+    kEventArchiveStart,
+    kEventArchiveEnd,
+    kEventArchiveFailed,
+    kEventDrop,
+    kEventRestore,
+    kEventReconcile,
+    kEventQuarantine,
     kCounterCount
 };
 
@@ -27,5 +36,9 @@ void install_hooks();
 bool attached();
 void add(Counter c, std::uint64_t n = 1);
 std::uint64_t read(Counter c);
+
+// Counts one lifecycle event by its hb_events name ("partition.create",
+// "drop", ...); unknown names are ignored.
+void count_event(const char *event);
 
 }  // namespace hb::shmem

@@ -1,6 +1,8 @@
 -- hb_config: one row per managed heartbeats table (the arguments of hb_manage).
--- Written only by hb_manage / hb_unmanage (as the extension's owner); kept by
--- pg_dump as extension configuration.
+-- Rows are created and deleted only by hb_manage / hb_unmanage (as the
+-- extension's owner); a parent's owner may change premake, retention and
+-- archive of that parent (hb_configure), row-level security sees to it.
+-- Kept by pg_dump as extension configuration.
 CREATE TABLE @extschema@.hb_config (
     parent            regclass    PRIMARY KEY,
     device_column     name        NOT NULL,
@@ -10,6 +12,7 @@ CREATE TABLE @extschema@.hb_config (
     retention         interval    NOT NULL CHECK (retention > interval '0'),
     last_status_table regclass    NOT NULL UNIQUE,
     partition_prefix  text        NOT NULL UNIQUE,
+    archive           boolean     NOT NULL DEFAULT true,
     created_at        timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE @extschema@.hb_config IS
@@ -17,3 +20,8 @@ COMMENT ON TABLE @extschema@.hb_config IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.hb_config', '');
 REVOKE ALL ON @extschema@.hb_config FROM PUBLIC;
 GRANT SELECT ON @extschema@.hb_config TO PUBLIC;
+GRANT UPDATE (premake, retention, archive) ON @extschema@.hb_config TO PUBLIC;
+ALTER TABLE @extschema@.hb_config ENABLE ROW LEVEL SECURITY;
+CREATE POLICY hb_config_read ON @extschema@.hb_config FOR SELECT USING (true);
+CREATE POLICY hb_config_owner ON @extschema@.hb_config FOR UPDATE
+    USING (@extschema@._hb_owns(parent)) WITH CHECK (@extschema@._hb_owns(parent));

@@ -1,0 +1,40 @@
+-- hb_partitions: one row per partition of a managed table that hb_lifecycle
+-- created, adopted, archived, restored or dropped. Every change of a
+-- partition made by hb_lifecycle updates its row in the same transaction as
+-- the DDL, so the table never disagrees with the catalog; a partition
+-- dropped by hand is marked 'dropped' by the sql_drop event trigger.
+-- A parent's owner may write the rows of that parent's partitions (the
+-- lifecycle functions run as their caller); row-level security refuses the
+-- rest. Kept by pg_dump as extension configuration.
+CREATE TABLE @extschema@.hb_partitions (
+    partition_name        text        PRIMARY KEY,
+    parent                regclass    NOT NULL,
+    range_start           timestamptz NOT NULL,
+    range_end             timestamptz NOT NULL,
+    state                 text        NOT NULL DEFAULT 'active'
+        CHECK (state IN ('active', 'archiving', 'archived', 'archive_failed', 'dropped')),
+    row_count             bigint,
+    bytes                 bigint,
+    sha256                text,
+    checksum_manifest_url text,
+    attempts              integer     NOT NULL DEFAULT 0,
+    last_error            text,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    archived_at           timestamptz,
+    dropped_at            timestamptz,
+    adopted               boolean     NOT NULL DEFAULT false,  -- made outside hb_lifecycle
+    stats_at              timestamptz,                         -- when row_count, bytes were taken
+    CHECK (range_start < range_end)
+);
+CREATE INDEX hb_partitions_parent_range ON @extschema@.hb_partitions (parent, range_start);
+COMMENT ON TABLE @extschema@.hb_partitions IS
+    'Partitions of hb_lifecycle''s managed tables and where each is in its lifecycle.';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.hb_partitions', '');
+REVOKE ALL ON @extschema@.hb_partitions FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON @extschema@.hb_partitions TO PUBLIC;
+ALTER TABLE @extschema@.hb_partitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY hb_partitions_read ON @extschema@.hb_partitions FOR SELECT USING (true);
+CREATE POLICY hb_partitions_insert ON @extschema@.hb_partitions FOR INSERT
+    WITH CHECK (@extschema@._hb_owns(parent));
+CREATE POLICY hb_partitions_update ON @extschema@.hb_partitions FOR UPDATE
+    USING (@extschema@._hb_owns(parent)) WITH CHECK (@extschema@._hb_owns(parent));

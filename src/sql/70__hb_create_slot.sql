@@ -1,0 +1,74 @@
+-- _hb_create_slot: creates the partition [lo, hi) named name of a managed
+-- parent and records it, in the caller's transaction:
+--   1. lock the catch-all partition (ATTACH needs it; inserts of rows that
+--      have no partition wait, never longer than ddl_lock_timeout),
+--   2. create a plain table shaped like the parent, owned by its owner,
+--   3. move the catch-all's rows of [lo, hi) into it,
+--   4. attach it, which takes only SHARE UPDATE EXCLUSIVE on the parent, so
+--      the application's inserts into other partitions never wait.
+-- Creating a partition therefore never fails on a non-empty catch-all.
+-- Returns the rows moved out of the catch-all.
+CREATE FUNCTION @extschema@._hb_create_slot(parent regclass, name text, lo timestamptz, hi timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_partitions');
+    nsp text;
+    owner_name text;
+    catchall regclass;
+    qualified text;
+    stmts text[] := '{}';
+    moved bigint := 0;
+BEGIN
+    SELECT n.nspname, pg_get_userbyid(c.relowner), nullif(pt.partdefid, 0)::regclass
+    INTO nsp, owner_name, catchall
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+    WHERE c.oid = cfg.parent;
+    qualified := format('%I.%I', nsp, name);
+    IF catchall IS NOT NULL THEN
+        stmts := stmts || format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', catchall);
+    END IF;
+    stmts := stmts || format(
+        'CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+        'INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)', qualified, cfg.parent);
+    IF owner_name <> current_user THEN
+        stmts := stmts || format('ALTER TABLE %s OWNER TO %I', qualified, owner_name);
+    END IF;
+    IF catchall IS NOT NULL THEN
+        stmts := stmts || format(
+            'SELECT @extschema@.hb_take_catchall_rows(%L, %L, %L, %L, %L, %L, NULL)',
+            catchall, cfg.parent, cfg.time_column, lo, hi, qualified);
+    END IF;
+    stmts := stmts || format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
+                             cfg.parent, qualified, lo, hi);
+    PERFORM @extschema@._hb_ddl(format('creating partition %s', qualified), stmts);
+    IF catchall IS NOT NULL THEN
+        -- Only moved rows are in it: no one else can write it before we commit.
+        EXECUTE format('SELECT count(*) FROM %s', qualified) INTO moved;
+    END IF;
+    INSERT INTO @extschema@.hb_partitions (partition_name, parent, range_start, range_end, state)
+    VALUES (name, cfg.parent, lo, hi, 'active')
+    ON CONFLICT (partition_name) DO UPDATE
+        SET state = 'active', range_start = excluded.range_start, range_end = excluded.range_end,
+            adopted = false, dropped_at = NULL, last_error = NULL, created_at = now(),
+            row_count = NULL, bytes = NULL, stats_at = NULL
+        WHERE hb_partitions.parent = excluded.parent AND hb_partitions.state = 'dropped';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'partition name "%" is already recorded for another table', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Two managed tables cannot share a partition prefix; see hb_config.partition_prefix.';
+    END IF;
+    PERFORM @extschema@._hb_event(cfg.parent, 'partition.create', name,
+        jsonb_build_object('range_start', lo, 'range_end', hi, 'rows_moved', moved));
+    RETURN moved;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz) IS
+    'Internal: creates, fills from the catch-all, attaches and records one partition.';
+REVOKE ALL ON FUNCTION @extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz) FROM PUBLIC;

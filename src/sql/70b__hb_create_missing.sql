@@ -1,0 +1,51 @@
+-- _hb_create_missing: creates partition name = [lo, hi) of parent unless it
+-- exists, was archived and dropped, is past the retention, or a partition
+-- made by hand overlaps it (each skip says so in a NOTICE). Returns the
+-- rows moved out of the catch-all, or NULL when it created nothing.
+CREATE FUNCTION @extschema@._hb_create_missing(parent regclass, name text, lo timestamptz, hi timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_partitions');
+    state text;
+    other text;
+BEGIN
+    SELECT p.state INTO state FROM @extschema@.hb_partitions p
+    WHERE p.partition_name = name AND p.parent = cfg.parent;
+    IF state IS NOT NULL AND state <> 'dropped' THEN
+        RETURN NULL;
+    END IF;
+    IF state = 'dropped' THEN
+        RAISE NOTICE 'partition % was archived and dropped; not created again', name
+            USING HINT = format('Bring it back with SELECT hb_restore_partition(%L).', name);
+        RETURN NULL;
+    END IF;
+    IF hi <= now() - cfg.retention THEN
+        RAISE NOTICE 'partition % is past the retention of % (%); not created', name, cfg.parent, cfg.retention
+            USING HINT = format('Lengthen the retention first: SELECT hb_configure(%L, retention => ...).',
+                                cfg.parent::text);
+        RETURN NULL;
+    END IF;
+    SELECT k.relname INTO other
+    FROM pg_inherits i
+    JOIN pg_class k ON k.oid = i.inhrelid
+    CROSS JOIN LATERAL @extschema@.hb_partition_bounds(k.oid) b
+    WHERE i.inhparent = cfg.parent AND NOT b.is_default
+      AND coalesce(b.range_start, '-infinity') < hi AND coalesce(b.range_end, 'infinity') > lo
+    LIMIT 1;
+    IF other IS NOT NULL THEN
+        RAISE NOTICE 'partition % of % not created: partition % covers part of its range', name, cfg.parent, other
+            USING HINT = 'A partition made by hand whose bounds are not one UTC day or month is left '
+                         'alone; its rows are kept. hb_run_maintenance() reports it as unmatched.';
+        RETURN NULL;
+    END IF;
+    RETURN @extschema@._hb_create_slot(cfg.parent, name, lo, hi);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz) IS
+    'Internal: creates one partition unless it exists, was dropped, is past retention or overlaps.';
+REVOKE ALL ON FUNCTION @extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz) FROM PUBLIC;

@@ -1,0 +1,75 @@
+-- _hb_triage_catchall: empties a managed table's catch-all partition, the
+-- default partition where rows whose partition does not exist land (so the
+-- application's insert never fails on a device with a wrong clock):
+--   * rows older than the retention, or further ahead of now() than
+--     hb_lifecycle.max_future, go to hb_quarantine with the reason;
+--   * rows whose partition was archived and dropped go there too (restore
+--     the partition, then re-insert them from hb_quarantine);
+--   * every other row gets its partition created, and is moved into it.
+-- Rows under a partition made by hand that overlaps their slot stay.
+-- Returns {"catchall_rows", "moved", "quarantined", "created": [...]}.
+CREATE FUNCTION @extschema@._hb_triage_catchall(parent regclass)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_run_maintenance');
+    settings record;
+    catchall regclass;
+    found_rows bigint := 0;
+    moved bigint := 0;
+    quarantined bigint := 0;
+    created text[] := '{}';
+    slot record;
+    n bigint;
+BEGIN
+    SELECT nullif(pt.partdefid, 0)::regclass INTO catchall
+    FROM pg_partitioned_table pt WHERE pt.partrelid = cfg.parent;
+    IF catchall IS NULL THEN
+        RETURN jsonb_build_object('catchall_rows', 0);
+    END IF;
+    EXECUTE format('SELECT count(*) FROM ONLY %s', catchall) INTO found_rows;
+    IF found_rows = 0 THEN
+        RETURN jsonb_build_object('catchall_rows', 0);
+    END IF;
+    SELECT * INTO settings FROM @extschema@.hb_settings();
+    quarantined := @extschema@.hb_take_catchall_rows(catchall, cfg.parent, cfg.time_column,
+                       NULL, now() - cfg.retention, NULL,
+                       format('older than the retention of %s (%s)', cfg.parent, cfg.retention))
+                 + @extschema@.hb_take_catchall_rows(catchall, cfg.parent, cfg.time_column,
+                       now() + settings.max_future, NULL, NULL,
+                       format('more than hb_lifecycle.max_future (%s) in the future', settings.max_future));
+    FOR slot IN EXECUTE format(
+        'SELECT DISTINCT s.partition_name, s.range_start, s.range_end '
+        'FROM ONLY %s h, @extschema@.hb_partition_slot(%L, %L, h.%I) s ORDER BY s.range_start',
+        catchall, cfg.granularity, cfg.partition_prefix, cfg.time_column)
+    LOOP
+        IF EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
+                   WHERE p.partition_name = slot.partition_name AND p.parent = cfg.parent
+                     AND p.state = 'dropped') THEN
+            quarantined := quarantined + @extschema@.hb_take_catchall_rows(catchall, cfg.parent,
+                cfg.time_column, slot.range_start, slot.range_end, NULL,
+                format('partition %s was archived and dropped', slot.partition_name));
+        ELSE
+            n := @extschema@._hb_create_missing(cfg.parent, slot.partition_name,
+                                                slot.range_start, slot.range_end);
+            IF n IS NOT NULL THEN
+                moved := moved + n;
+                created := created || slot.partition_name;
+            END IF;
+        END IF;
+    END LOOP;
+    IF quarantined > 0 THEN
+        PERFORM @extschema@._hb_event(cfg.parent, 'quarantine', NULL,
+            jsonb_build_object('rows', quarantined));
+    END IF;
+    RETURN jsonb_build_object('catchall_rows', found_rows, 'moved', moved,
+                              'quarantined', quarantined, 'created', to_jsonb(created));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_triage_catchall(regclass) IS
+    'Internal: moves catch-all rows into their partitions, quarantines the implausible ones.';
+REVOKE ALL ON FUNCTION @extschema@._hb_triage_catchall(regclass) FROM PUBLIC;

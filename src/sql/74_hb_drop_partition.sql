@@ -1,0 +1,80 @@
+-- hb_drop_partition: drops one partition that hb_partitions lists, only
+-- when that is safe: it is closed, past its parent's retention, and
+-- archived (unless archiving is off for the parent). DROP needs ACCESS
+-- EXCLUSIVE on the parent: it runs under hb_lifecycle.ddl_lock_timeout and
+-- is retried with backoff; a drop that cannot get the lock changes nothing
+-- and says so. device_last_status is not touched. Returns true when it
+-- dropped the partition, false when it was already dropped.
+CREATE FUNCTION @extschema@.hb_drop_partition(partition text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    part @extschema@.hb_partitions;
+    cfg @extschema@.hb_config;
+    rel regclass;
+BEGIN
+    IF partition IS NULL THEN
+        RAISE EXCEPTION 'hb_drop_partition: partition must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass a name that hb_partitions lists, e.g. hb_drop_partition(''hb_2026_11_02'').';
+    END IF;
+    SELECT * INTO part FROM @extschema@.hb_partitions p WHERE p.partition_name = partition;
+    IF NOT FOUND THEN
+        IF EXISTS (SELECT 1 FROM pg_class WHERE relname = partition AND relkind IN ('r', 'p', 'f')) THEN
+            RAISE EXCEPTION 'hb_drop_partition: "%" is not a partition managed by hb_lifecycle', partition
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Only partitions listed in hb_partitions are dropped here; others are yours to DROP.';
+        END IF;
+        RAISE EXCEPTION 'hb_drop_partition: partition "%" does not exist', partition
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Give the name as hb_partitions.partition_name lists it, without schema or quotes.';
+    END IF;
+    cfg := @extschema@._hb_managed(part.parent, 'hb_drop_partition');
+    IF part.state = 'dropped' THEN
+        RAISE NOTICE 'partition % was already dropped at %', partition, part.dropped_at;
+        RETURN false;
+    END IF;
+    IF part.range_end > now() THEN
+        RAISE EXCEPTION 'hb_drop_partition: partition % is the current one or in the future', partition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It holds heartbeats up to %s.', part.range_end),
+                  HINT = 'Only closed partitions past the retention are dropped.';
+    END IF;
+    IF part.range_end > now() - cfg.retention THEN
+        RAISE EXCEPTION 'hb_drop_partition: partition % is not past the retention of %', partition, cfg.parent
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The retention is %s: it may be dropped from %s.', cfg.retention,
+                                  part.range_end + cfg.retention),
+                  HINT = format('Wait, or shorten the retention: SELECT hb_configure(%L, retention => ...).',
+                                cfg.parent::text);
+    END IF;
+    IF cfg.archive AND part.state <> 'archived' THEN
+        RAISE EXCEPTION 'hb_drop_partition: partition % is not archived', partition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Its state is %s; %s keeps its partitions until they are archived.',
+                                  part.state, cfg.parent),
+                  HINT = format('Run SELECT hb_archive_partition(%L) first, or turn archiving off for its '
+                                'table: SELECT hb_configure(%L, archive => false).', partition, cfg.parent::text);
+    END IF;
+    SELECT k.oid::regclass INTO rel
+    FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+    WHERE i.inhparent = cfg.parent AND k.relname = partition;
+    UPDATE @extschema@.hb_partitions p SET state = 'dropped', dropped_at = now()
+    WHERE p.partition_name = partition;
+    IF rel IS NOT NULL THEN
+        PERFORM @extschema@._hb_ddl(format('dropping partition %s', rel), ARRAY[format('DROP TABLE %s', rel)]);
+    END IF;
+    PERFORM @extschema@._hb_event(cfg.parent, 'drop', partition,
+        jsonb_build_object('rows', part.row_count, 'bytes', part.bytes, 'archived', part.state = 'archived',
+                           'range_start', part.range_start, 'range_end', part.range_end,
+                           'table_found', rel IS NOT NULL));
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.hb_drop_partition(text) IS
+    'Drops a closed partition past retention, only once it is archived (unless archiving is off).';
+REVOKE ALL ON FUNCTION @extschema@.hb_drop_partition(text) FROM PUBLIC;

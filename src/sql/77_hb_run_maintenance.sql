@@ -1,0 +1,155 @@
+-- hb_run_maintenance: the nightly job, for every managed table the current
+-- role owns (every one, for a superuser):
+--   1. adopt partitions made by hand that fit the scheme, report the others;
+--   2. create partitions ahead (premake);
+--   3. empty the catch-all partition (move rows into their partitions,
+--      quarantine the implausible ones);
+--   4. count the rows and bytes of partitions that closed;
+--   5. list the closed partitions that are due for archiving;
+--   6. drop the partitions past retention that are archived (or all of them
+--      where archiving is off), last, so that the ACCESS EXCLUSIVE lock each
+--      drop takes on its parent is held for as short a time as possible;
+--   7. delete hb_events older than hb_lifecycle.events_retention;
+--   8. VACUUM (ANALYZE) the hot partitions (the current and the one that
+--      closed last) from a background worker, since VACUUM cannot run in a
+--      function; ANALYZE them here when no worker slot is free.
+-- One table that fails does not stop the others: each failure is in the
+-- summary's "errors". Reentrant: under a transaction-level advisory lock, a
+-- second call while one runs returns {"skipped": "already running"} at
+-- once; a cancelled or failing run releases the lock with its transaction.
+CREATE FUNCTION @extschema@.hb_run_maintenance()
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    settings record;
+    cfg @extschema@.hb_config;
+    part record;
+    r jsonb;
+    t0 timestamptz := clock_timestamp();
+    parents integer := 0;
+    created text[] := '{}';
+    dropped text[] := '{}';
+    adopted text[] := '{}';
+    unmatched text[] := '{}';
+    detached text[] := '{}';
+    archive_due text[] := '{}';
+    waiting text[] := '{}';
+    hot regclass[] := '{}';
+    catchall_rows bigint := 0;
+    moved bigint := 0;
+    quarantined bigint := 0;
+    counted integer := 0;
+    pruned bigint := 0;
+    vacuum_queued integer := 0;
+    analyzed integer := 0;
+    errors jsonb := '[]';
+    rel regclass;
+    msg text;
+    code text;
+BEGIN
+    -- 'hb_l' 'ife': a key of our own in the database's advisory lock space.
+    IF NOT pg_try_advisory_xact_lock(1751326572, 6907493) THEN
+        RETURN jsonb_build_object('skipped', 'already running');
+    END IF;
+    SELECT * INTO settings FROM @extschema@.hb_settings();
+
+    FOR cfg IN SELECT * FROM @extschema@.hb_config c WHERE @extschema@._hb_owns(c.parent)
+               ORDER BY c.parent::text
+    LOOP
+        parents := parents + 1;
+        BEGIN
+            r := @extschema@._hb_sync_partitions(cfg.parent);
+            adopted := adopted || ARRAY(SELECT jsonb_array_elements_text(r->'adopted'));
+            unmatched := unmatched || ARRAY(SELECT jsonb_array_elements_text(r->'unmatched'));
+            detached := detached || ARRAY(SELECT jsonb_array_elements_text(r->'detached'));
+            created := created || ARRAY(SELECT @extschema@.hb_create_ahead(cfg.parent));
+            r := @extschema@._hb_triage_catchall(cfg.parent);
+            catchall_rows := catchall_rows + (r->>'catchall_rows')::bigint;
+            moved := moved + coalesce((r->>'moved')::bigint, 0);
+            quarantined := quarantined + coalesce((r->>'quarantined')::bigint, 0);
+            created := created || ARRAY(SELECT jsonb_array_elements_text(coalesce(r->'created', '[]')));
+            counted := counted + @extschema@._hb_refresh_stats(cfg.parent);
+            IF cfg.archive THEN
+                archive_due := archive_due || ARRAY(
+                    SELECT p.partition_name FROM @extschema@.hb_partitions p
+                    WHERE p.parent = cfg.parent AND p.state IN ('active', 'archive_failed')
+                      AND p.range_end <= now() ORDER BY p.range_start);
+            END IF;
+            hot := hot || ARRAY(
+                SELECT k.oid::regclass
+                FROM @extschema@.hb_partitions p
+                JOIN pg_inherits i ON i.inhparent = cfg.parent
+                JOIN pg_class k ON k.oid = i.inhrelid AND k.relname = p.partition_name
+                WHERE p.parent = cfg.parent AND p.state = 'active' AND p.range_start <= now()
+                ORDER BY p.range_start DESC LIMIT 2);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
+            errors := errors || jsonb_build_object('parent', cfg.parent::text, 'step', 'prepare',
+                                                   'sqlstate', code, 'error', msg);
+        END;
+    END LOOP;
+
+    FOR part IN
+        SELECT p.partition_name, p.state, c.archive, c.parent
+        FROM @extschema@.hb_partitions p
+        JOIN @extschema@.hb_config c ON c.parent = p.parent
+        WHERE p.state <> 'dropped' AND p.range_end <= now() - c.retention
+          AND @extschema@._hb_owns(c.parent)
+        ORDER BY p.range_start, p.partition_name
+    LOOP
+        IF part.archive AND part.state <> 'archived' THEN
+            waiting := waiting || part.partition_name;
+            CONTINUE;
+        END IF;
+        BEGIN
+            IF @extschema@.hb_drop_partition(part.partition_name) THEN
+                dropped := dropped || part.partition_name;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
+            errors := errors || jsonb_build_object('parent', part.parent::text, 'step', 'drop',
+                                                   'partition', part.partition_name,
+                                                   'sqlstate', code, 'error', msg);
+        END;
+    END LOOP;
+
+    DELETE FROM @extschema@.hb_events e WHERE e.at < now() - settings.events_retention;
+    GET DIAGNOSTICS pruned = ROW_COUNT;
+
+    IF cardinality(hot) > 0 THEN
+        vacuum_queued := @extschema@.hb_vacuum_later(hot);
+        IF vacuum_queued = 0 THEN
+            FOREACH rel IN ARRAY hot LOOP
+                EXECUTE format('ANALYZE %s', rel);
+                analyzed := analyzed + 1;
+            END LOOP;
+        END IF;
+    END IF;
+
+    RETURN jsonb_build_object(
+        'parents', parents,
+        'created', to_jsonb(created),
+        'dropped', to_jsonb(dropped),
+        'adopted', to_jsonb(adopted),
+        'unmatched', to_jsonb(unmatched),
+        'detached', to_jsonb(detached),
+        'archive_due', to_jsonb(archive_due),
+        'waiting_for_archive', to_jsonb(waiting),
+        'catchall_rows', catchall_rows,
+        'moved', moved,
+        'quarantined', quarantined,
+        'counted', counted,
+        'events_pruned', pruned,
+        'vacuum_queued', vacuum_queued,
+        'analyzed', analyzed,
+        'errors', errors,
+        'ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.hb_run_maintenance() IS
+    'The nightly job: create ahead, empty the catch-all, drop what is archived and past retention, vacuum.';
+REVOKE ALL ON FUNCTION @extschema@.hb_run_maintenance() FROM PUBLIC;

@@ -1,0 +1,32 @@
+-- _hb_lifecycle_functions: the functions a managed table's owner may run
+-- (the lifecycle and the internal functions it calls as its caller), none
+-- of them executable by PUBLIC. hb_manage() grants EXECUTE on them to the
+-- owner of the table it registers.
+CREATE FUNCTION @extschema@._hb_lifecycle_functions()
+RETURNS SETOF regprocedure
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT f::regprocedure FROM unnest(ARRAY[
+        '@extschema@.hb_create_ahead(regclass, integer)',
+        '@extschema@.hb_create_partitions(regclass, timestamptz, timestamptz)',
+        '@extschema@.hb_drop_partition(text)',
+        '@extschema@.hb_run_maintenance()',
+        '@extschema@.hb_configure(regclass, integer, interval, boolean)',
+        '@extschema@._hb_managed(regclass, text)',
+        '@extschema@._hb_event(regclass, text, text, jsonb)',
+        '@extschema@._hb_ddl(text, text[])',
+        '@extschema@._hb_sync_partitions(regclass)',
+        '@extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz)',
+        '@extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz)',
+        '@extschema@._hb_triage_catchall(regclass)',
+        '@extschema@._hb_refresh_stats(regclass)',
+        '@extschema@._hb_setup_partitions(regclass)',
+        '@extschema@.hb_take_catchall_rows(regclass, regclass, name, timestamptz, timestamptz, regclass, text)',
+        '@extschema@.hb_vacuum_later(regclass[])',
+        '@extschema@.hb_count_event(text)'
+    ]) AS f
+$$;
+COMMENT ON FUNCTION @extschema@._hb_lifecycle_functions() IS
+    'Internal: the functions hb_manage() lets a managed table''s owner run.';
+REVOKE ALL ON FUNCTION @extschema@._hb_lifecycle_functions() FROM PUBLIC;

@@ -1,0 +1,45 @@
+-- _hb_setup_partitions: the partition half of hb_manage(): the catch-all
+-- partition <prefix>_default (unless the table has a default partition,
+-- which then serves), adoption of the partitions already there, and the
+-- partitions ahead.
+CREATE FUNCTION @extschema@._hb_setup_partitions(parent regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_manage');
+    nsp text;
+    owner_name text;
+    has_default boolean;
+    catchall text;
+    stmts text[];
+BEGIN
+    SELECT n.nspname, pg_get_userbyid(c.relowner), pt.partdefid <> 0
+    INTO nsp, owner_name, has_default
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+    WHERE c.oid = cfg.parent;
+    IF NOT has_default THEN
+        catchall := format('%I.%I', nsp, cfg.partition_prefix || '_default');
+        IF to_regclass(catchall) IS NOT NULL THEN
+            RAISE EXCEPTION 'hb_manage: cannot create the catch-all partition %: the name is taken', catchall
+                USING ERRCODE = 'duplicate_table',
+                      HINT = 'Pass another prefix (partition_prefix => ...), or attach that table as the default partition.';
+        END IF;
+        stmts := ARRAY[format('CREATE TABLE %s PARTITION OF %s DEFAULT', catchall, cfg.parent)];
+        IF owner_name <> current_user THEN
+            stmts := stmts || format('ALTER TABLE %s OWNER TO %I', catchall, owner_name);
+        END IF;
+        PERFORM @extschema@._hb_ddl(format('creating catch-all partition %s', catchall), stmts);
+    END IF;
+    PERFORM @extschema@._hb_sync_partitions(cfg.parent);
+    PERFORM @extschema@.hb_create_ahead(cfg.parent);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_setup_partitions(regclass) IS
+    'Internal: catch-all partition, adoption and create-ahead for hb_manage().';
+REVOKE ALL ON FUNCTION @extschema@._hb_setup_partitions(regclass) FROM PUBLIC;
