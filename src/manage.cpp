@@ -28,6 +28,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "partitioning/partdefs.h"
+#include "tcop/deparse_utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -133,11 +134,38 @@ List *tree_of(Oid relid) {
     return out;
 }
 
+// The statement triggers every relation of root's tree lacks. One catalog
+// query for the tree, not one per relation: this runs after every CREATE
+// TABLE and ALTER TABLE on a managed tree, which may have hundreds of
+// partitions.
 void install_tree_triggers(SpiEnv *env, Oid root, const char *ext) {
-    List *tree = tree_of(root);
-    ListCell *lc;
-    foreach (lc, tree)
-        install_statement_triggers(env, lfirst_oid(lc), ext);
+    Oid types[2] = {REGCLASSOID, INT4OID};
+    Datum args[2] = {ObjectIdGetDatum(root), Int32GetDatum(lengthof(kStatementTriggers))};
+    StringInfoData names;
+    initStringInfo(&names);
+    for (const TriggerSpec &trig : kStatementTriggers)
+        appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", quote_literal_cstr(trig.name));
+    char *sql = psprintf(
+        "SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t "
+        "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid "
+        "WHERE c.relkind OPERATOR(pg_catalog.<>) 'f' "
+        "AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g "
+        "WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid AND g.tgname IN (%s)) "
+        "OPERATOR(pg_catalog.<) $2",
+        names.data);
+    spi_run_args(env, sql, 2, types, args, nullptr, SPI_OK_SELECT);
+    int n = static_cast<int>(SPI_processed);
+    Oid *lacking = static_cast<Oid *>(palloc(sizeof(Oid) * Max(n, 1)));
+    for (int i = 0; i < n; ++i) {
+        bool isnull;
+        lacking[i] = DatumGetObjectId(
+            SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    for (int i = 0; i < n; ++i)
+        install_statement_triggers(env, lacking[i], ext);
+    pfree(lacking);
+    pfree(sql);
+    pfree(names.data);
 }
 
 [[noreturn]] void bad_argument(const char *message, const char *hint) {
@@ -636,7 +664,7 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         // partitions (ATTACH reports the parent), or its last-status table.
         appendStringInfo(
             &sql,
-            "SELECT DISTINCT c.parent::pg_catalog.oid "
+            "SELECT c.parent::pg_catalog.oid, d.objid, d.command_tag, d.command "
             "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
             // pg_partition_ancestors() is empty for a plain table
             "CROSS JOIN LATERAL (SELECT d.objid AS relid UNION "
@@ -649,23 +677,58 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
             ext);
         spi_run(&env, sql.data, SPI_OK_SELECT);
         int n = static_cast<int>(SPI_processed);
-        Oid *roots = static_cast<Oid *>(palloc(sizeof(Oid) * Max(n, 1)));
+        List *roots = NIL;
+        // The relations that joined a managed tree: a table CREATEd as a
+        // partition, or one an ALTER TABLE ... ATTACH PARTITION attached
+        // (the command reports the parent; its subcommand names the
+        // partition, resolved below with the caller's search_path).
+        List *joined = NIL;
+        List *attached = NIL;  // RangeVar *
         for (int i = 0; i < n; ++i) {
+            HeapTuple row = SPI_tuptable->vals[i];
+            TupleDesc desc = SPI_tuptable->tupdesc;
             bool isnull;
-            roots[i] = DatumGetObjectId(
-                SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+            roots = list_append_unique_oid(roots,
+                                           DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull)));
+            Oid objid = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
+            char *tag = SPI_getvalue(row, desc, 3);
+            auto *cmd = reinterpret_cast<CollectedCommand *>(
+                DatumGetPointer(SPI_getbinval(row, desc, 4, &isnull)));
+            if (strcmp(tag, "CREATE TABLE") == 0) {
+                joined = list_append_unique_oid(joined, objid);
+            } else if (!isnull && cmd != nullptr && cmd->type == SCT_AlterTable) {
+                ListCell *lc;
+                foreach (lc, cmd->d.alterTable.subcmds) {
+                    auto *sub = static_cast<CollectedATSubcmd *>(lfirst(lc));
+                    auto *at = reinterpret_cast<AlterTableCmd *>(sub->parsetree);
+                    if (IsA(at, AlterTableCmd) && at->subtype == AT_AttachPartition &&
+                        at->def != nullptr && IsA(at->def, PartitionCmd))
+                        attached =
+                            lappend(attached, reinterpret_cast<PartitionCmd *>(at->def)->name);
+                }
+            }
         }
         spi_env_end(&env);
         if (n == 0)
             PG_RETURN_VOID();
+        ListCell *lc;
+        foreach (lc, attached) {
+            Oid relid = RangeVarGetRelid(static_cast<RangeVar *>(lfirst(lc)), NoLock, true);
+            if (OidIsValid(relid))
+                joined = list_append_unique_oid(joined, relid);
+        }
         // The triggers are created as the user running the DDL (who owns
         // the new or attached partition).
         spi_env_begin(&env, InvalidOid);
-        for (int i = 0; i < n; ++i)
-            install_tree_triggers(&env, roots[i], ext);
+        foreach (lc, joined) {
+            List *tree = tree_of(lfirst_oid(lc));
+            ListCell *tc;
+            foreach (tc, tree)
+                install_statement_triggers(&env, lfirst_oid(tc), ext);
+        }
         spi_env_end(&env);
-        for (int i = 0; i < n; ++i)
-            sync::check_managed_shape(roots[i]);
+        foreach (lc, roots)
+            sync::check_managed_shape(lfirst_oid(lc));
         PG_RETURN_VOID();
     });
 }

@@ -21,14 +21,13 @@ DECLARE
     detached text[] := '{}';
 BEGIN
     FOR part IN
-        SELECT k.relname::text AS name, b.range_start, b.range_end
-        FROM pg_inherits i
-        JOIN pg_class k ON k.oid = i.inhrelid
-        CROSS JOIN LATERAL @extschema@.hb_partition_bounds(k.oid) b
-        WHERE i.inhparent = cfg.parent AND NOT b.is_default
-          AND NOT EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
-                          WHERE p.partition_name = k.relname::text AND p.parent = cfg.parent
-                            AND p.state <> 'dropped')
+        SELECT u.name, b.range_start, b.range_end
+        FROM (SELECT kid.relid, kid.name FROM @extschema@._hb_children(cfg.parent) kid
+              WHERE kid.name NOT IN (SELECT p.partition_name FROM @extschema@.hb_partitions p
+                                     WHERE p.parent = cfg.parent AND p.state <> 'dropped')
+              OFFSET 0) u
+        CROSS JOIN LATERAL @extschema@.hb_partition_bounds(u.relid) b
+        WHERE NOT b.is_default
         ORDER BY b.range_start NULLS FIRST
     LOOP
         slot := NULL;
@@ -65,8 +64,7 @@ BEGIN
         JOIN pg_class pc ON pc.oid = cfg.parent
         JOIN pg_namespace n ON n.oid = pc.relnamespace
         WHERE p.parent = cfg.parent AND p.state <> 'dropped'
-          AND NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
-                          WHERE i.inhparent = cfg.parent AND k.relname::text = p.partition_name)
+          AND p.partition_name NOT IN (SELECT kid.name FROM @extschema@._hb_children(cfg.parent) kid)
     LOOP
         IF part.rel IS NULL THEN
             UPDATE @extschema@.hb_partitions

@@ -14,8 +14,11 @@ DECLARE
     state text;
     other text;
 BEGIN
+    -- The slot is known by its range: a partition adopted under another
+    -- name holds it as well as one of ours.
     SELECT p.state INTO state FROM @extschema@.hb_partitions p
-    WHERE p.partition_name = name AND p.parent = cfg.parent;
+    WHERE p.parent = cfg.parent AND p.range_start = lo
+    ORDER BY p.state = 'dropped' LIMIT 1;
     IF state IS NOT NULL AND state <> 'dropped' THEN
         RETURN NULL;
     END IF;
@@ -30,11 +33,15 @@ BEGIN
                                 cfg.parent::text);
         RETURN NULL;
     END IF;
-    SELECT k.relname INTO other
-    FROM pg_inherits i
-    JOIN pg_class k ON k.oid = i.inhrelid
-    CROSS JOIN LATERAL @extschema@.hb_partition_bounds(k.oid) b
-    WHERE i.inhparent = cfg.parent AND NOT b.is_default
+    -- Recorded partitions are slots, and slots do not overlap: only the
+    -- others can be in the way.
+    SELECT u.name INTO other
+    FROM (SELECT kid.relid, kid.name FROM @extschema@._hb_children(cfg.parent) kid
+          WHERE kid.name NOT IN (SELECT p.partition_name FROM @extschema@.hb_partitions p
+                                 WHERE p.parent = cfg.parent AND p.state <> 'dropped')
+          OFFSET 0) u
+    CROSS JOIN LATERAL @extschema@.hb_partition_bounds(u.relid) b
+    WHERE NOT b.is_default
       AND coalesce(b.range_start, '-infinity') < hi AND coalesce(b.range_end, 'infinity') > lo
     LIMIT 1;
     IF other IS NOT NULL THEN

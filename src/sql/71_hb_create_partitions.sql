@@ -13,7 +13,6 @@ SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
     cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_partitions');
-    slot record;
 BEGIN
     IF range_from IS NULL OR range_to IS NULL THEN
         RAISE EXCEPTION 'hb_create_partitions: range_from and range_to must not be NULL'
@@ -27,21 +26,14 @@ BEGIN
         RAISE EXCEPTION 'hb_create_partitions: the range must be finite'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF range_to - range_from > interval '10000 days' THEN
-        RAISE EXCEPTION 'hb_create_partitions: % to % is more than 10000 days', range_from, range_to
+    IF range_to > range_from + 1001 * (CASE cfg.granularity WHEN 'day' THEN interval '1 day'
+                                                           ELSE interval '1 month' END) THEN
+        RAISE EXCEPTION 'hb_create_partitions: % to % spans more than 1001 partitions', range_from, range_to
             USING ERRCODE = 'program_limit_exceeded',
-                  HINT = 'Create long ranges in several calls, or use monthly partitions.';
+                  HINT = 'Create a long range in several calls.';
     END IF;
     PERFORM @extschema@._hb_sync_partitions(cfg.parent);
-    SELECT * INTO slot FROM @extschema@.hb_partition_slot(cfg.granularity, cfg.partition_prefix, range_from);
-    WHILE slot.range_start <= range_to LOOP
-        IF @extschema@._hb_create_missing(cfg.parent, slot.partition_name, slot.range_start,
-                                          slot.range_end) IS NOT NULL THEN
-            RETURN NEXT slot.partition_name;
-        END IF;
-        SELECT * INTO slot
-        FROM @extschema@.hb_partition_slot(cfg.granularity, cfg.partition_prefix, slot.range_end);
-    END LOOP;
+    RETURN QUERY SELECT @extschema@._hb_create_range(cfg.parent, range_from, range_to);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.hb_create_partitions(regclass, timestamptz, timestamptz) IS

@@ -28,7 +28,8 @@ BEGIN
         ORDER BY c.parent::text
     LOOP
         ahead := coalesce(premake, cfg.premake);
-        RETURN QUERY SELECT @extschema@.hb_create_partitions(
+        PERFORM @extschema@._hb_sync_partitions(cfg.parent);
+        RETURN QUERY SELECT @extschema@._hb_create_range(
             cfg.parent, now(),
             now() + ahead * CASE cfg.granularity WHEN 'day' THEN interval '1 day' ELSE interval '1 month' END);
     END LOOP;

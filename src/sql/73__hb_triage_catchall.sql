@@ -47,9 +47,9 @@ BEGIN
         'FROM ONLY %s h, @extschema@.hb_partition_slot(%L, %L, h.%I) s ORDER BY s.range_start',
         catchall, cfg.granularity, cfg.partition_prefix, cfg.time_column)
     LOOP
-        IF EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
-                   WHERE p.partition_name = slot.partition_name AND p.parent = cfg.parent
-                     AND p.state = 'dropped') THEN
+        IF (SELECT p.state FROM @extschema@.hb_partitions p
+            WHERE p.parent = cfg.parent AND p.range_start = slot.range_start
+            ORDER BY p.state = 'dropped' LIMIT 1) = 'dropped' THEN
             quarantined := quarantined + @extschema@.hb_take_catchall_rows(catchall, cfg.parent,
                 cfg.time_column, slot.range_start, slot.range_end, NULL,
                 format('partition %s was archived and dropped', slot.partition_name));

@@ -15,10 +15,9 @@ DECLARE
     n bigint;
 BEGIN
     FOR part IN
-        SELECT p.partition_name, k.oid::regclass AS rel
+        SELECT p.partition_name, kid.relid AS rel
         FROM @extschema@.hb_partitions p
-        JOIN pg_inherits i ON i.inhparent = cfg.parent
-        JOIN pg_class k ON k.oid = i.inhrelid AND k.relname = p.partition_name
+        JOIN @extschema@._hb_children(cfg.parent) kid ON kid.name = p.partition_name
         WHERE p.parent = cfg.parent AND p.state IN ('active', 'archive_failed')
           AND p.range_end <= now()
           AND (p.stats_at IS NULL OR p.stats_at < p.range_end + interval '1 day')

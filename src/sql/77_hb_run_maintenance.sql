@@ -66,7 +66,9 @@ BEGIN
             adopted := adopted || ARRAY(SELECT jsonb_array_elements_text(r->'adopted'));
             unmatched := unmatched || ARRAY(SELECT jsonb_array_elements_text(r->'unmatched'));
             detached := detached || ARRAY(SELECT jsonb_array_elements_text(r->'detached'));
-            created := created || ARRAY(SELECT @extschema@.hb_create_ahead(cfg.parent));
+            created := created || ARRAY(SELECT @extschema@._hb_create_range(cfg.parent, now(),
+                now() + cfg.premake * (CASE cfg.granularity WHEN 'day' THEN interval '1 day'
+                                                            ELSE interval '1 month' END)));
             r := @extschema@._hb_triage_catchall(cfg.parent);
             catchall_rows := catchall_rows + (r->>'catchall_rows')::bigint;
             moved := moved + coalesce((r->>'moved')::bigint, 0);
@@ -80,10 +82,9 @@ BEGIN
                       AND p.range_end <= now() ORDER BY p.range_start);
             END IF;
             hot := hot || ARRAY(
-                SELECT k.oid::regclass
+                SELECT kid.relid
                 FROM @extschema@.hb_partitions p
-                JOIN pg_inherits i ON i.inhparent = cfg.parent
-                JOIN pg_class k ON k.oid = i.inhrelid AND k.relname = p.partition_name
+                JOIN @extschema@._hb_children(cfg.parent) kid ON kid.name = p.partition_name
                 WHERE p.parent = cfg.parent AND p.state = 'active' AND p.range_start <= now()
                 ORDER BY p.range_start DESC LIMIT 2);
         EXCEPTION WHEN OTHERS THEN

@@ -36,8 +36,7 @@ BEGIN
         END IF;
         PERFORM @extschema@._hb_ddl(format('creating catch-all partition %s', catchall), stmts);
     END IF;
-    PERFORM @extschema@._hb_sync_partitions(cfg.parent);
-    PERFORM @extschema@.hb_create_ahead(cfg.parent);
+    PERFORM @extschema@.hb_create_ahead(cfg.parent);  -- adopts what is there first
 END
 $$;
 COMMENT ON FUNCTION @extschema@._hb_setup_partitions(regclass) IS
