@@ -29,4 +29,5 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._hb_managed(regclass, text) IS
     'Internal: the hb_config row of a managed table the current role owns, or an error.';
-REVOKE ALL ON FUNCTION @extschema@._hb_managed(regclass, text) FROM PUBLIC;
+-- Executable by anyone: it tells only what hb_config shows anyone, and a
+-- role granted one lifecycle function gets its ownership error from here.

@@ -41,7 +41,7 @@ BEGIN
                        format('older than the retention of %s (%s)', cfg.parent, cfg.retention))
                  + @extschema@.hb_take_catchall_rows(catchall, cfg.parent, cfg.time_column,
                        now() + settings.max_future, NULL, NULL,
-                       format('more than hb_lifecycle.max_future (%s) in the future', settings.max_future));
+                       format('more than hb_lifecycle.max_future (%s) in the future', justify_hours(settings.max_future)));
     FOR slot IN EXECUTE format(
         'SELECT DISTINCT s.partition_name, s.range_start, s.range_end '
         'FROM ONLY %s h, @extschema@.hb_partition_slot(%L, %L, h.%I) s ORDER BY s.range_start',

@@ -13,7 +13,6 @@ AS $$
         '@extschema@.hb_drop_partition(text)',
         '@extschema@.hb_run_maintenance()',
         '@extschema@.hb_configure(regclass, integer, interval, boolean)',
-        '@extschema@._hb_managed(regclass, text)',
         '@extschema@._hb_event(regclass, text, text, jsonb)',
         '@extschema@._hb_ddl(text, text[])',
         '@extschema@._hb_sync_partitions(regclass)',
