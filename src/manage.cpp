@@ -15,6 +15,7 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
@@ -34,6 +35,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
 
@@ -249,6 +251,41 @@ Oid find_unique_index(Relation rel, AttrNumber a, AttrNumber b, bool *invalid) {
     }
     list_free(indexes);
     return found;
+}
+
+// Lets role run the lifecycle functions (none is executable by PUBLIC), as
+// the owner of hb_config (SPI connected as that role). A superuser needs no
+// grant.
+void grant_lifecycle(SpiEnv *env, Oid role, const char *ext) {
+    if (superuser_arg(role))
+        return;
+    char *sql = psprintf(
+        "SELECT pg_catalog.format('GRANT EXECUTE ON FUNCTION %%s TO %%I', "
+        "pg_catalog.string_agg(f::pg_catalog.text, ', '), $1) "
+        "FROM %s._hb_lifecycle_functions() f",
+        ext);
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(GetUserNameFromId(role, false))};
+    spi_run_args(env, sql, 1, types, values, nullptr, SPI_OK_SELECT, 1);
+    char *grant = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    spi_run(env, grant, SPI_OK_UTILITY);
+    pfree(sql);
+}
+
+// Whether role may already run hb_run_maintenance() (the grants come together).
+bool has_lifecycle_grant(SpiEnv *env, Oid role, const char *ext) {
+    char *sql = psprintf(
+        "SELECT pg_catalog.has_function_privilege($1, '%s.hb_run_maintenance()', "
+        "'EXECUTE')",
+        ext);
+    Oid types[1] = {OIDOID};
+    Datum values[1] = {ObjectIdGetDatum(role)};
+    spi_run_args(env, sql, 1, types, values, nullptr, SPI_OK_SELECT, 1);
+    bool isnull;
+    bool yes =
+        DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    pfree(sql);
+    return yes;
 }
 
 // Refuses a direct call; false while the extension itself is being dropped.
@@ -561,21 +598,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                            Int32GetDatum(premake),   IntervalPGetDatum(retention),
                            ObjectIdGetDatum(ls),     CStringGetTextDatum(use_prefix)};
         spi_run_args(&env, sql.data, 8, types, values, nullptr, SPI_OK_INSERT);
-        // The table's owner may run its lifecycle (no one else but a
-        // superuser: the functions are not executable by PUBLIC).
-        if (!superuser_arg(owner)) {
-            resetStringInfo(&sql);
-            appendStringInfo(&sql,
-                             "SELECT pg_catalog.format('GRANT EXECUTE ON FUNCTION %%s TO %%I', "
-                             "pg_catalog.string_agg(f::pg_catalog.text, ', '), $1) "
-                             "FROM %s._hb_lifecycle_functions() f",
-                             ext);
-            Oid gtypes[1] = {TEXTOID};
-            Datum gvalues[1] = {CStringGetTextDatum(GetUserNameFromId(owner, false))};
-            spi_run_args(&env, sql.data, 1, gtypes, gvalues, nullptr, SPI_OK_SELECT, 1);
-            char *grant = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-            spi_run(&env, grant, SPI_OK_UTILITY);
-        }
+        grant_lifecycle(&env, owner, ext);
         spi_env_end(&env);
 
         // The catch-all partition, adoption of what is there, and the
@@ -725,6 +748,19 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
             ListCell *tc;
             foreach (tc, tree)
                 install_statement_triggers(&env, lfirst_oid(tc), ext);
+        }
+        spi_env_end(&env);
+        // A managed table that changed hands: its new owner runs its lifecycle.
+        spi_env_begin(&env, config_table_owner());
+        foreach (lc, roots) {
+            Oid owner = InvalidOid;
+            HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
+            if (HeapTupleIsValid(tup)) {
+                owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
+                ReleaseSysCache(tup);
+            }
+            if (OidIsValid(owner) && !has_lifecycle_grant(&env, owner, ext))
+                grant_lifecycle(&env, owner, ext);
         }
         spi_env_end(&env);
         foreach (lc, roots)
