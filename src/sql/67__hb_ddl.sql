@@ -29,8 +29,8 @@ BEGIN
             RETURN attempt + 1;
         EXCEPTION WHEN lock_not_available THEN
             IF attempt >= cfg.ddl_lock_retries THEN
-                RAISE EXCEPTION '%: no lock within hb_lifecycle.ddl_lock_timeout (%) in % attempts; nothing was changed',
-                    what, cfg.ddl_lock_timeout, attempt + 1
+                RAISE EXCEPTION '%: no lock within hb_lifecycle.ddl_lock_timeout (% ms) in % attempts; nothing was changed',
+                    what, (extract(epoch FROM cfg.ddl_lock_timeout) * 1000)::bigint, attempt + 1
                     USING ERRCODE = 'lock_not_available',
                           HINT = 'A long transaction holds a lock on the table (see pg_locks and pg_stat_activity). '
                               'The next hb_run_maintenance() tries again. Raise hb_lifecycle.ddl_lock_timeout only if '
