@@ -4,7 +4,9 @@
 # a cluster with shared_preload_libraries = 'pg_cron,hb_lifecycle', create a
 # heartbeats table, register it, insert heartbeats for a few hundred devices
 # the way devices send them (late, out of order, retried), show their last
-# status, check it against the heartbeats, and stop the cluster.
+# status, run the nightly maintenance (partitions ahead, the catch-all
+# emptied, a wrong clock quarantined), check the last status against the
+# heartbeats, and stop the cluster.
 #
 #   scripts/demo.sh        (as root on a fresh Debian 12 machine)
 #
@@ -41,16 +43,12 @@ CREATE TABLE heartbeats (
     seq         bigint,
     payload     jsonb
 ) PARTITION BY RANGE (ts);
-DO $$
-DECLARE d date;
-BEGIN
-    FOR d IN SELECT generate_series(current_date - 1, current_date + 1, interval '1 day')::date LOOP
-        EXECUTE format('CREATE TABLE %I PARTITION OF heartbeats FOR VALUES FROM (%L) TO (%L)',
-                       'hb_' || to_char(d, 'YYYY_MM_DD'), d::timestamptz, (d + 1)::timestamptz);
-    END LOOP;
-END $$;
-SELECT hb_manage('heartbeats');
-SELECT parent, device_column, time_column, last_status_table, partition_prefix FROM hb_config;
+-- Registers the table: last-status table, triggers, a catch-all partition,
+-- and daily partitions from today to today + premake (UTC days).
+SELECT hb_manage('heartbeats', premake => 3);
+SELECT parent, device_column, time_column, last_status_table, partition_prefix, premake, retention
+  FROM hb_config;
+SELECT partition_name, range_start, range_end, state FROM hb_partitions ORDER BY range_start;
 SQL
 
 log "inserting heartbeats for $DEVICES devices: batches, single rows, late and retried ones"
@@ -74,6 +72,9 @@ BEGIN
         END LOOP;
     END LOOP;
 END $$;
+-- A device whose clock is years ahead: kept (the catch-all partition takes
+-- it) until maintenance quarantines it.
+INSERT INTO heartbeats VALUES (3, now() + interval '3 years', 'ok', 80, -60, 'fw-2.4.0', 99, '{"clock": "wrong"}');
 -- A device whose heartbeats arrive late and out of order.
 INSERT INTO heartbeats VALUES (1, now() - interval '3 hours', 'ok', 99, -50, 'fw-2.4.0', 0, '{"late": true}');
 -- An application retrying a single-row insert after a timeout.
@@ -89,6 +90,16 @@ SELECT device_id, ts, status, battery_pct, payload FROM device_last_status
 SELECT status, count(*) AS devices FROM device_last_status GROUP BY status ORDER BY devices DESC;
 SELECT count(*) AS heartbeats, count(DISTINCT device_id) AS devices FROM heartbeats;
 SELECT * FROM hb_counters();
+SQL
+
+log "nightly maintenance (what pg_cron runs once hb_schedule() installs it)"
+run <<'SQL'
+SET TimeZone = 'UTC';
+SELECT jsonb_pretty(hb_run_maintenance() - 'ms') AS summary;
+SELECT reason, heartbeat->>'device_id' AS device_id, heartbeat->>'ts' AS ts FROM hb_quarantine;
+SELECT partition_name, state, row_count, pg_size_pretty(bytes) AS size FROM hb_partitions
+ ORDER BY range_start;
+SELECT at, event, partition_name, detail FROM hb_events ORDER BY id DESC LIMIT 5;
 SQL
 
 log "checking device_last_status against the heartbeats"
