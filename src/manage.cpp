@@ -605,7 +605,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
         // partitions ahead: as the caller, like the rest of the DDL.
         spi_env_begin(&env, InvalidOid);
         resetStringInfo(&sql);
-        appendStringInfo(&sql, "SELECT %s._hb_setup_partitions($1)", ext);
+        appendStringInfo(&sql, "SELECT %s.hb_create_ahead($1)", ext);
         Oid stypes[1] = {REGCLASSOID};
         Datum svalues[1] = {ObjectIdGetDatum(parent)};
         spi_run_args(&env, sql.data, 1, stypes, svalues, nullptr, SPI_OK_SELECT);

@@ -1,7 +1,9 @@
 -- hb_create_ahead: creates the missing partitions from today to today +
 -- premake (each parent's own premake when NULL), for one managed table or
--- for every one the current role owns. Idempotent: a second call creates
--- nothing. Emits a partition.create event per partition.
+-- for every one the current role owns, after giving it its catch-all
+-- partition if it has none and adopting the partitions made by hand that
+-- fit the scheme. Idempotent: a second call creates nothing. Emits a
+-- partition.create event per partition.
 CREATE FUNCTION @extschema@.hb_create_ahead(parent regclass DEFAULT NULL, premake integer DEFAULT NULL)
 RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
@@ -28,6 +30,7 @@ BEGIN
         ORDER BY c.parent::text
     LOOP
         ahead := coalesce(premake, cfg.premake);
+        PERFORM @extschema@._hb_ensure_catchall(cfg.parent);
         PERFORM @extschema@._hb_sync_partitions(cfg.parent);
         RETURN QUERY SELECT @extschema@._hb_create_range(
             cfg.parent, now(),

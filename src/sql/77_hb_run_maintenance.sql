@@ -1,6 +1,7 @@
 -- hb_run_maintenance: the nightly job, for every managed table the current
 -- role owns (every one, for a superuser):
---   1. adopt partitions made by hand that fit the scheme, report the others;
+--   1. give the table its catch-all partition if it has none; adopt
+--      partitions made by hand that fit the scheme, report the others;
 --   2. create partitions ahead (premake);
 --   3. empty the catch-all partition (move rows into their partitions,
 --      quarantine the implausible ones);
@@ -62,6 +63,7 @@ BEGIN
     LOOP
         parents := parents + 1;
         BEGIN
+            PERFORM @extschema@._hb_ensure_catchall(cfg.parent);
             r := @extschema@._hb_sync_partitions(cfg.parent);
             adopted := adopted || ARRAY(SELECT jsonb_array_elements_text(r->'adopted'));
             unmatched := unmatched || ARRAY(SELECT jsonb_array_elements_text(r->'unmatched'));

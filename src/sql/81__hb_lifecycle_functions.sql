@@ -21,7 +21,7 @@ AS $$
         '@extschema@._hb_create_range(regclass, timestamptz, timestamptz)',
         '@extschema@._hb_triage_catchall(regclass)',
         '@extschema@._hb_refresh_stats(regclass)',
-        '@extschema@._hb_setup_partitions(regclass)',
+        '@extschema@._hb_ensure_catchall(regclass)',
         '@extschema@.hb_take_catchall_rows(regclass, regclass, name, timestamptz, timestamptz, regclass, text)',
         '@extschema@.hb_vacuum_later(regclass[])',
         '@extschema@.hb_count_event(text)'

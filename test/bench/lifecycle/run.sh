@@ -50,7 +50,11 @@ rm -rf "$DIR"
 start_cluster "$DIR" "$PORT" "log_lock_waits = on" "log_line_prefix = '%m [%p] %d '"
 CHURN_PID=""
 cleanup() {
-    [ -n "$CHURN_PID" ] && kill "$CHURN_PID" 2>/dev/null && wait "$CHURN_PID" 2>/dev/null
+    if [ -n "$CHURN_PID" ]; then
+        touch "$DIR"/stop_b "$DIR"/stop_d
+        kill "$CHURN_PID" 2>/dev/null || true
+        wait "$CHURN_PID" 2>/dev/null || true
+    fi
     stop_cluster "$DIR"
 }
 trap cleanup EXIT
@@ -162,7 +166,7 @@ done
 HB_RETENTION="SELECT date_trunc('second', now() - (min(range_start) + interval '5 days 12 hours'))
     FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state <> 'dropped'"
 PM_RETENTION="SELECT date_trunc('second', now() - (min(substring(pg_get_expr(k.relpartbound, k.oid)
-        FROM 'FROM \(''([^'']+)''')::timestamptz + interval '5 days 12 hours'))
+        FROM 'FROM \(''([^'']+)''')::timestamptz) + interval '5 days 12 hours'))
     FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
     WHERE i.inhparent = 'pm_side'::regclass AND pg_get_expr(k.relpartbound, k.oid) <> 'DEFAULT'"
 q $HB "SELECT 1 FROM hb_configure('hb_side', archive => false)" >/dev/null
@@ -207,10 +211,9 @@ q $HB "SELECT 1 FROM hb_configure('hb_side', retention => '10 days')" "SELECT hb
     "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')" >/dev/null
 PROBE_MISSING=$(q $HB "SELECT count(*) FROM hb_partitions WHERE parent = 'hb_side'::regclass
     AND state = 'dropped' AND range_end > now() - interval '29 days'")
-PROBE_NOTICES=$(pg_psql "$DIR" "$PORT" $HB -At -c \
-    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())" 2>&1 |
-    tr '\n' ' ')
-PROBE_CREATED=$(echo "$PROBE_NOTICES" | grep -oE '^[0-9]+' || echo "?")
+PROBE_CREATED=$(pg_psql "$DIR" "$PORT" $HB -At -c \
+    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())" 2>"$DIR/probe.err")
+PROBE_NOTICES=$(tr '\n' ' ' < "$DIR/probe.err")
 HB_FORGET=0
 if [ "$PROBE_MISSING" -gt 0 ] && [ "$PROBE_CREATED" != "$PROBE_MISSING" ]; then
     HB_FORGET=1
@@ -228,32 +231,38 @@ SQL
 done
 chown postgres "$DIR"/*.sql
 
-CHURN_HB=(
+# A churn cycle: the create phase, then the drop phase; the loop counts the
+# attached partitions before, between and after them.
+CHURN_HB_CREATE=(
     "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')"
-    "SELECT 'c1', count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())"
+    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())")
+[ "$HB_FORGET" = 1 ] &&
+    CHURN_HB_CREATE=("DELETE FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state = 'dropped'"
+                     "${CHURN_HB_CREATE[@]}")
+CHURN_HB_DROP=(
     "SELECT 1 FROM hb_configure('hb_side', retention => '10 days')"
     "SELECT 'maint', jsonb_array_length(r->'dropped'), r->'errors', r->'ms' FROM hb_run_maintenance() r")
-[ "$HB_FORGET" = 1 ] && CHURN_HB=("DELETE FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state = 'dropped'" "${CHURN_HB[@]}")
-CHURN_PM=(
+CHURN_PM_CREATE=(
     "UPDATE partman.part_config SET retention = '30 days' WHERE parent_table = 'public.pm_side'"
     "SELECT partman.create_partition_time('public.pm_side', ARRAY(
          SELECT d FROM generate_series(date_trunc('day', now() - interval '29 days'), now(), interval '1 day') d
-         WHERE to_regclass('public.pm_side_p' || to_char(d, 'YYYY_MM_DD')) IS NULL), p_analyze := false)"
+         WHERE to_regclass('public.pm_side_p' || to_char(d, 'YYYY_MM_DD')) IS NULL), p_analyze := false)")
+CHURN_PM_DROP=(
     "UPDATE partman.part_config SET retention = '10 days' WHERE parent_table = 'public.pm_side'"
     "CALL partman.run_maintenance_proc()")
 
 churn_loop() {  # churn_loop hb|pm STOPFILE LOG: one line per cycle in LOG
     local side="$1" stop="$2" out="$3" db count cycle=0 t0 t1 c0 c1 c2 res
-    local -a stmts
-    if [ "$side" = hb ]; then db=$HB stmts=("${CHURN_HB[@]}") count=hb_side
-    else db=$PM stmts=("${CHURN_PM[@]}") count=pm_side; fi
+    local -a create drop
+    if [ "$side" = hb ]; then db=$HB create=("${CHURN_HB_CREATE[@]}") drop=("${CHURN_HB_DROP[@]}") count=hb_side
+    else db=$PM create=("${CHURN_PM_CREATE[@]}") drop=("${CHURN_PM_DROP[@]}") count=pm_side; fi
     local children
     children=$(printf "$CHILDREN" $count)
     while [ ! -e "$stop" ]; do
         cycle=$((cycle + 1))
         t0=$(date +%s.%N)
-        if res=$(q $db "SELECT 'c0', ($children)" "${stmts[@]:0:2}" "SELECT 'c1', ($children)" \
-                  "${stmts[@]:2}" "SELECT 'c2', ($children)" 2>&1); then
+        if res=$(q $db "SELECT 'c0', ($children)" "${create[@]}" "SELECT 'c1', ($children)" \
+                  "${drop[@]}" "SELECT 'c2', ($children)" 2>&1); then
             t1=$(date +%s.%N)
             c0=$(echo "$res" | awk -F'|' '$1 == "c0" {v = $2} END {print v}')
             c1=$(echo "$res" | awk -F'|' '$1 == "c1" {v = $2} END {print v}')

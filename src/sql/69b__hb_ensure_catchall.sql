@@ -1,8 +1,8 @@
--- _hb_setup_partitions: the partition half of hb_manage(): the catch-all
--- partition <prefix>_default (unless the table has a default partition,
--- which then serves), adoption of the partitions already there, and the
--- partitions ahead.
-CREATE FUNCTION @extschema@._hb_setup_partitions(parent regclass)
+-- _hb_ensure_catchall: gives a managed table its catch-all partition,
+-- <prefix>_default, unless it has a default partition (which then serves).
+-- hb_create_ahead and maintenance call it, so a table managed before 0.2,
+-- or whose catch-all was dropped, gets one.
+CREATE FUNCTION @extschema@._hb_ensure_catchall(parent regclass)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -10,7 +10,7 @@ SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
-    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_manage');
+    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_ahead');
     nsp text;
     owner_name text;
     has_default boolean;
@@ -26,7 +26,7 @@ BEGIN
     IF NOT has_default THEN
         catchall := format('%I.%I', nsp, cfg.partition_prefix || '_default');
         IF to_regclass(catchall) IS NOT NULL THEN
-            RAISE EXCEPTION 'hb_manage: cannot create the catch-all partition %: the name is taken', catchall
+            RAISE EXCEPTION 'cannot create the catch-all partition %: the name is taken', catchall
                 USING ERRCODE = 'duplicate_table',
                       HINT = 'Pass another prefix (partition_prefix => ...), or attach that table as the default partition.';
         END IF;
@@ -36,9 +36,8 @@ BEGIN
         END IF;
         PERFORM @extschema@._hb_ddl(format('creating catch-all partition %s', catchall), stmts);
     END IF;
-    PERFORM @extschema@.hb_create_ahead(cfg.parent);  -- adopts what is there first
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_setup_partitions(regclass) IS
-    'Internal: catch-all partition, adoption and create-ahead for hb_manage().';
-REVOKE ALL ON FUNCTION @extschema@._hb_setup_partitions(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._hb_ensure_catchall(regclass) IS
+    'Internal: creates a managed table''s catch-all partition if it has none.';
+REVOKE ALL ON FUNCTION @extschema@._hb_ensure_catchall(regclass) FROM PUBLIC;
