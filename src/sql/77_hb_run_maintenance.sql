@@ -83,12 +83,6 @@ BEGIN
                     WHERE p.parent = cfg.parent AND p.state IN ('active', 'archive_failed')
                       AND p.range_end <= now() ORDER BY p.range_start);
             END IF;
-            hot := hot || ARRAY(
-                SELECT kid.relid
-                FROM @extschema@.hb_partitions p
-                JOIN @extschema@._hb_children(cfg.parent) kid ON kid.name = p.partition_name
-                WHERE p.parent = cfg.parent AND p.state = 'active' AND p.range_start <= now()
-                ORDER BY p.range_start DESC LIMIT 2);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
             errors := errors || jsonb_build_object('parent', cfg.parent::text, 'step', 'prepare',
@@ -119,6 +113,19 @@ BEGIN
                                                    'sqlstate', code, 'error', msg);
         END;
     END LOOP;
+
+    -- The hot partitions, once the drops are done (a dropped one is not
+    -- handed to the vacuum worker).
+    hot := ARRAY(
+        SELECT h.relid
+        FROM @extschema@.hb_config c
+        CROSS JOIN LATERAL (
+            SELECT kid.relid
+            FROM @extschema@.hb_partitions p
+            JOIN @extschema@._hb_children(c.parent) kid ON kid.name = p.partition_name
+            WHERE p.parent = c.parent AND p.state = 'active' AND p.range_start <= now()
+            ORDER BY p.range_start DESC LIMIT 2) h
+        WHERE @extschema@._hb_owns(c.parent));
 
     DELETE FROM @extschema@.hb_events e WHERE e.at < now() - settings.events_retention;
     GET DIAGNOSTICS pruned = ROW_COUNT;
