@@ -24,6 +24,8 @@ UPDATE_0_1_SOURCES = src/sql/00_header.sql src/sql/05_hb_owns.sql \
                      $(sort $(wildcard src/sql/1[1-3]_*.sql src/sql/[6-8]*.sql)) \
                      src/sql/updates/0.1--0.2-grants.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1--0.2.sql
+# Install scripts of released versions, frozen.
+DATA        = $(wildcard src/sql/releases/$(EXTENSION)--*.sql)
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql

@@ -272,6 +272,13 @@ void grant_lifecycle(SpiEnv *env, Oid role, const char *ext) {
     pfree(sql);
 }
 
+// Whether the extension's SQL objects are at 0.2 or later (the partition
+// lifecycle): a database still at 0.1 after the library was upgraded keeps
+// 0.1's behaviour until ALTER EXTENSION hb_lifecycle UPDATE.
+bool lifecycle_installed() {
+    return OidIsValid(get_relname_relid("hb_partitions", extension_schema_oid()));
+}
+
 // Whether role may already run hb_run_maintenance() (the grants come together).
 bool has_lifecycle_grant(SpiEnv *env, Oid role, const char *ext) {
     char *sql = psprintf(
@@ -598,18 +605,22 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                            Int32GetDatum(premake),   IntervalPGetDatum(retention),
                            ObjectIdGetDatum(ls),     CStringGetTextDatum(use_prefix)};
         spi_run_args(&env, sql.data, 8, types, values, nullptr, SPI_OK_INSERT);
-        grant_lifecycle(&env, owner, ext);
+        bool lifecycle = lifecycle_installed();
+        if (lifecycle)
+            grant_lifecycle(&env, owner, ext);
         spi_env_end(&env);
 
         // The catch-all partition, adoption of what is there, and the
         // partitions ahead: as the caller, like the rest of the DDL.
-        spi_env_begin(&env, InvalidOid);
-        resetStringInfo(&sql);
-        appendStringInfo(&sql, "SELECT %s.hb_create_ahead($1)", ext);
-        Oid stypes[1] = {REGCLASSOID};
-        Datum svalues[1] = {ObjectIdGetDatum(parent)};
-        spi_run_args(&env, sql.data, 1, stypes, svalues, nullptr, SPI_OK_SELECT);
-        spi_env_end(&env);
+        if (lifecycle) {
+            spi_env_begin(&env, InvalidOid);
+            resetStringInfo(&sql);
+            appendStringInfo(&sql, "SELECT %s.hb_create_ahead($1)", ext);
+            Oid stypes[1] = {REGCLASSOID};
+            Datum svalues[1] = {ObjectIdGetDatum(parent)};
+            spi_run_args(&env, sql.data, 1, stypes, svalues, nullptr, SPI_OK_SELECT);
+            spi_env_end(&env);
+        }
 
         if (has_rows)
             ereport(NOTICE,
@@ -751,6 +762,7 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         }
         spi_env_end(&env);
         // A managed table that changed hands: its new owner runs its lifecycle.
+        bool lifecycle = lifecycle_installed();
         spi_env_begin(&env, config_table_owner());
         foreach (lc, roots) {
             Oid owner = InvalidOid;
@@ -759,7 +771,7 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
                 owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
                 ReleaseSysCache(tup);
             }
-            if (OidIsValid(owner) && !has_lifecycle_grant(&env, owner, ext))
+            if (lifecycle && OidIsValid(owner) && !has_lifecycle_grant(&env, owner, ext))
                 grant_lifecycle(&env, owner, ext);
         }
         spi_env_end(&env);
@@ -811,6 +823,10 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
                          "WHERE c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
                          ext, dropped);
         spi_run(&env, sql.data, SPI_OK_DELETE);
+        if (!lifecycle_installed()) {
+            spi_env_end(&env);
+            PG_RETURN_VOID();
+        }
         // A recorded partition dropped by hand is dropped in hb_partitions
         // too; the partitions of a dropped table leave it.
         resetStringInfo(&sql);

@@ -25,6 +25,7 @@ BEGIN
     WHERE c.oid = cfg.parent;
     IF NOT has_default THEN
         catchall := format('%I.%I', nsp, cfg.partition_prefix || '_default');
+        PERFORM @extschema@._hb_require_create(cfg.parent);
         IF to_regclass(catchall) IS NOT NULL THEN
             RAISE EXCEPTION 'cannot create the catch-all partition %: the name is taken', catchall
                 USING ERRCODE = 'duplicate_table',

@@ -31,6 +31,7 @@ BEGIN
     JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
     WHERE c.oid = cfg.parent;
     qualified := format('%I.%I', nsp, name);
+    PERFORM @extschema@._hb_require_create(cfg.parent);
     IF catchall IS NOT NULL THEN
         stmts := stmts || format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', catchall);
     END IF;

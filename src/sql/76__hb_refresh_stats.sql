@@ -15,14 +15,18 @@ DECLARE
     n bigint;
 BEGIN
     FOR part IN
-        SELECT p.partition_name, kid.relid AS rel
+        SELECT p.partition_name, kid.relid AS rel, p.range_start, p.range_end
         FROM @extschema@.hb_partitions p
         JOIN @extschema@._hb_children(cfg.parent) kid ON kid.name = p.partition_name
         WHERE p.parent = cfg.parent AND p.state IN ('active', 'archive_failed')
           AND p.range_end <= now()
           AND (p.stats_at IS NULL OR p.stats_at < p.range_end + interval '1 day')
     LOOP
-        EXECUTE format('SELECT count(*) FROM %s', part.rel) INTO n;
+        -- Through the parent (pruned to this partition): its owner may read
+        -- it even where the partition itself belongs to someone else.
+        EXECUTE format('SELECT count(*) FROM %s WHERE %I >= $1 AND %I < $2',
+                       cfg.parent, cfg.time_column, cfg.time_column)
+            INTO n USING part.range_start, part.range_end;
         UPDATE @extschema@.hb_partitions p
         SET row_count = n, bytes = pg_total_relation_size(part.rel), stats_at = now()
         WHERE p.partition_name = part.partition_name;

@@ -51,7 +51,7 @@ start_cluster "$DIR" "$PORT" "log_lock_waits = on" "log_line_prefix = '%m [%p] %
 CHURN_PID=""
 cleanup() {
     if [ -n "$CHURN_PID" ]; then
-        touch "$DIR"/stop_b "$DIR"/stop_d
+        touch "$DIR"/stop_b "$DIR"/stop_d "$DIR"/stop_e "$DIR"/stop_f
         kill "$CHURN_PID" 2>/dev/null || true
         wait "$CHURN_PID" 2>/dev/null || true
     fi
@@ -191,37 +191,6 @@ for rep in $(seq 1 "$REPS"); do
     R[ret,pm]+="'$ret' "
 done
 
-# 4. Insert latency during churn. First both tables are trimmed to a
-# retention of 30 days (one maintenance run that drops ~360 partitions).
-log "4. trimming both tables to a retention of 30 days"
-q $HB "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')" >/dev/null
-before=$(count_hb)
-TRIM_HB_MS=$(timed $HB "SELECT hb_run_maintenance()")
-TRIM_HB_N=$((before - $(count_hb)))
-q $PM "UPDATE partman.part_config SET retention = '30 days' WHERE parent_table = 'public.pm_side'"
-before=$(count_pm)
-TRIM_PM_MS=$(timed $PM "CALL partman.run_maintenance_proc()")
-TRIM_PM_N=$((before - $(count_pm)))
-
-# Does hb_create_partitions create again a slot that maintenance dropped
-# (archive off, so it was never archived)? If not, the churn loop forgets
-# the dropped slots (deletes their hb_partitions rows) before creating.
-log "4. probing whether hb_lifecycle re-creates a dropped partition"
-q $HB "SELECT 1 FROM hb_configure('hb_side', retention => '10 days')" "SELECT hb_run_maintenance()" \
-    "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')" >/dev/null
-PROBE_MISSING=$(q $HB "SELECT count(*) FROM hb_partitions WHERE parent = 'hb_side'::regclass
-    AND state = 'dropped' AND range_end > now() - interval '29 days'")
-PROBE_CREATED=$(pg_psql "$DIR" "$PORT" $HB -At -c \
-    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())" 2>"$DIR/probe.err")
-PROBE_NOTICES=$(tr '\n' ' ' < "$DIR/probe.err")
-HB_FORGET=0
-if [ "$PROBE_MISSING" -gt 0 ] && [ "$PROBE_CREATED" != "$PROBE_MISSING" ]; then
-    HB_FORGET=1
-    log "hb_create_partitions re-created $PROBE_CREATED of the $PROBE_MISSING dropped slots; the hb churn loop deletes hb_partitions rows in state 'dropped' before creating"
-    q $HB "DELETE FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state = 'dropped'" \
-        "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())" >/dev/null
-fi
-
 # pgbench scripts: one heartbeat per transaction from one of 2,000 devices.
 for t in hb_side pm_side; do
     cat > "$DIR/insert_$t.sql" <<SQL
@@ -230,26 +199,6 @@ INSERT INTO $t VALUES (:dev, now() + :client_id * interval '1 microsecond', 'ok'
 SQL
 done
 chown postgres "$DIR"/*.sql
-
-# A churn cycle: the create phase, then the drop phase; the loop counts the
-# attached partitions before, between and after them.
-CHURN_HB_CREATE=(
-    "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')"
-    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())")
-[ "$HB_FORGET" = 1 ] &&
-    CHURN_HB_CREATE=("DELETE FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state = 'dropped'"
-                     "${CHURN_HB_CREATE[@]}")
-CHURN_HB_DROP=(
-    "SELECT 1 FROM hb_configure('hb_side', retention => '10 days')"
-    "SELECT 'maint', jsonb_array_length(r->'dropped'), r->'errors', r->'ms' FROM hb_run_maintenance() r")
-CHURN_PM_CREATE=(
-    "UPDATE partman.part_config SET retention = '30 days' WHERE parent_table = 'public.pm_side'"
-    "SELECT partman.create_partition_time('public.pm_side', ARRAY(
-         SELECT d FROM generate_series(date_trunc('day', now() - interval '29 days'), now(), interval '1 day') d
-         WHERE to_regclass('public.pm_side_p' || to_char(d, 'YYYY_MM_DD')) IS NULL), p_analyze := false)")
-CHURN_PM_DROP=(
-    "UPDATE partman.part_config SET retention = '10 days' WHERE parent_table = 'public.pm_side'"
-    "CALL partman.run_maintenance_proc()")
 
 churn_loop() {  # churn_loop hb|pm STOPFILE LOG: one line per cycle in LOG
     local side="$1" stop="$2" out="$3" db count cycle=0 t0 t1 c0 c1 c2 res
@@ -278,21 +227,27 @@ churn_loop() {  # churn_loop hb|pm STOPFILE LOG: one line per cycle in LOG
 }
 
 declare -A L  # run -> "transactions p50 p99 p99.9 max cycles created dropped errors"
-RUNS=(a b c d)
+RUNS=(a b c d e f)
 declare -A RUN_LABEL=([a]="a) hb_side, no maintenance" [b]="b) hb_side, hb_lifecycle churn"
-                      [c]="c) pm_side, no maintenance" [d]="d) pm_side, pg_partman churn")
-run_latency() {  # run_latency RUN TABLE DB [hb|pm]
-    local run="$1" t="$2" db="$3" side="${4:-}" stop="$DIR/stop_$1" churn_log="$DIR/churn_$1.log"
+                      [c]="c) pm_side, no maintenance" [d]="d) pm_side, pg_partman churn"
+                      [e]="e) hb_side, one trim run (first)" [f]="f) pm_side, one trim run (first)")
+# run_latency RUN TABLE DB SECONDS [JOB ARGS...]: pgbench inserts into TABLE
+# for SECONDS while JOB ARGS STOPFILE LOG runs in the background (until
+# STOPFILE exists); the results go to L[RUN].
+run_latency() {
+    local run="$1" t="$2" db="$3" secs="$4" stop="$DIR/stop_$1" churn_log="$DIR/churn_$1.log"
+    shift 4
+    local side="${1:-}"
     rm -f "$stop" "$churn_log" "$DIR"/lat_"$run".*
     : > "$churn_log"
     q "$db" "CHECKPOINT"
     if [ -n "$side" ]; then
-        churn_loop "$side" "$stop" "$churn_log" &
+        "$@" "$stop" "$churn_log" &
         CHURN_PID=$!
     fi
     local out
     out=$(as_pg pgbench -h "$DIR" -p "$PORT" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" \
-        -T "$SECONDS_PER_RUN" --log --log-prefix="$DIR/lat_$run" -f "$DIR/insert_$t.sql" "$db" 2>&1) || true
+        -T "$secs" --log --log-prefix="$DIR/lat_$run" -f "$DIR/insert_$t.sql" "$db" 2>&1) || true
     if [ -n "$side" ]; then
         touch "$stop"
         wait "$CHURN_PID" || true
@@ -320,14 +275,82 @@ run_latency() {  # run_latency RUN TABLE DB [hb|pm]
     L[$run]="$tx $lat $cycles $created $dropped $errors ${failed:-0}"
 }
 
+# Inserts during one maintenance run that drops many partitions: both
+# tables are trimmed to a retention of 30 days (~355 partitions dropped in
+# one run), 2 s into a short pgbench run. This runs first: the churn runs
+# start from the trimmed tables.
+trim_job() {  # trim_job hb|pm STOPFILE LOG
+    local side="$1" out="$3" before after ms
+    sleep 2
+    if [ "$side" = hb ]; then
+        q $HB "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')" >/dev/null
+        before=$(count_hb)
+        ms=$(timed $HB "SELECT hb_run_maintenance()")
+        after=$(count_hb)
+    else
+        q $PM "UPDATE partman.part_config SET retention = '30 days' WHERE parent_table = 'public.pm_side'"
+        before=$(count_pm)
+        ms=$(timed $PM "CALL partman.run_maintenance_proc()")
+        after=$(count_pm)
+    fi
+    printf 'ok 1 0 %d %s\n' $((before - after)) "$ms" >> "$out"
+}
+TRIM_SECONDS=8
+log "4. e) inserts into hb_side during one hb_run_maintenance() that trims it to 30 days (${TRIM_SECONDS}s)"
+run_latency e hb_side $HB $TRIM_SECONDS trim_job hb
+log "4. f) inserts into pm_side during one run_maintenance_proc() that trims it to 30 days"
+run_latency f pm_side $PM $TRIM_SECONDS trim_job pm
+read -r _ TRIM_HB_N TRIM_HB_MS < <(awk '{print $1, $4, $5}' "$DIR/churn_e.log")
+read -r _ TRIM_PM_N TRIM_PM_MS < <(awk '{print $1, $4, $5}' "$DIR/churn_f.log")
+[ -n "${TRIM_HB_MS:-}" ] && [ -n "${TRIM_PM_MS:-}" ] || die "a trim run failed (see $DIR/churn_e.log, $DIR/churn_f.log)"
+
+# Does hb_create_partitions create again a slot that maintenance dropped
+# (archive off, so it was never archived)? If not, the churn loop forgets
+# the dropped slots (deletes their hb_partitions rows) before creating.
+log "4. probing whether hb_lifecycle re-creates a dropped partition"
+q $HB "SELECT 1 FROM hb_configure('hb_side', retention => '10 days')" "SELECT hb_run_maintenance()" \
+    "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')" >/dev/null
+PROBE_MISSING=$(q $HB "SELECT count(*) FROM hb_partitions WHERE parent = 'hb_side'::regclass
+    AND state = 'dropped' AND range_end > now() - interval '29 days'")
+PROBE_CREATED=$(pg_psql "$DIR" "$PORT" $HB -At -c \
+    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())" 2>"$DIR/probe.err")
+PROBE_NOTICES=$(tr '\n' ' ' < "$DIR/probe.err")
+HB_FORGET=0
+if [ "$PROBE_MISSING" -gt 0 ] && [ "$PROBE_CREATED" != "$PROBE_MISSING" ]; then
+    HB_FORGET=1
+    log "hb_create_partitions re-created $PROBE_CREATED of the $PROBE_MISSING dropped slots; the hb churn loop deletes hb_partitions rows in state 'dropped' before creating"
+    q $HB "DELETE FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state = 'dropped'" \
+        "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())" >/dev/null
+fi
+
+# A churn cycle: the create phase, then the drop phase; the loop counts the
+# attached partitions before, between and after them.
+CHURN_HB_CREATE=(
+    "SELECT 1 FROM hb_configure('hb_side', retention => '30 days')"
+    "SELECT count(*) FROM hb_create_partitions('hb_side', now() - interval '29 days', now())")
+[ "$HB_FORGET" = 1 ] &&
+    CHURN_HB_CREATE=("DELETE FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state = 'dropped'"
+                     "${CHURN_HB_CREATE[@]}")
+CHURN_HB_DROP=(
+    "SELECT 1 FROM hb_configure('hb_side', retention => '10 days')"
+    "SELECT 'maint', jsonb_array_length(r->'dropped'), r->'errors', r->'ms' FROM hb_run_maintenance() r")
+CHURN_PM_CREATE=(
+    "UPDATE partman.part_config SET retention = '30 days' WHERE parent_table = 'public.pm_side'"
+    "SELECT partman.create_partition_time('public.pm_side', ARRAY(
+         SELECT d FROM generate_series(date_trunc('day', now() - interval '29 days'), now(), interval '1 day') d
+         WHERE to_regclass('public.pm_side_p' || to_char(d, 'YYYY_MM_DD')) IS NULL), p_analyze := false)")
+CHURN_PM_DROP=(
+    "UPDATE partman.part_config SET retention = '10 days' WHERE parent_table = 'public.pm_side'"
+    "CALL partman.run_maintenance_proc()")
+
 log "4. a) inserts into hb_side, no maintenance (${SECONDS_PER_RUN}s, $CLIENTS clients)"
-run_latency a hb_side $HB
+run_latency a hb_side $HB "$SECONDS_PER_RUN"
 log "4. b) inserts into hb_side while the hb_lifecycle churn loop runs"
-run_latency b hb_side $HB hb
+run_latency b hb_side $HB "$SECONDS_PER_RUN" churn_loop hb
 log "4. c) inserts into pm_side, no maintenance"
-run_latency c pm_side $PM
+run_latency c pm_side $PM "$SECONDS_PER_RUN"
 log "4. d) inserts into pm_side while the pg_partman churn loop runs"
-run_latency d pm_side $PM pm
+run_latency d pm_side $PM "$SECONDS_PER_RUN" churn_loop pm
 
 # Correctness: hb_partitions agrees with the partitions attached to hb_side.
 recorded=$(q $HB "SELECT count(*) FROM hb_partitions WHERE parent = 'hb_side'::regclass AND state <> 'dropped'")
@@ -354,21 +377,23 @@ row "1. first set-up of ~400 daily partitions" setup
 printf '%-52s %13s %13s\n' "   partitions attached after it (each run)" "${R[parts,hb]% }" "${R[parts,pm]% }"
 row "2. maintenance, nothing due (median of 5)" noop
 row "3. maintenance dropping the 5 oldest partitions" drop5
-printf '%-52s %13.1f %13.1f   (%s / %s partitions)\n' "   (not repeated) trim to 30 days, one run" \
+printf '%-52s %13.1f %13.1f   (%s / %s partitions)\n' "   trim to 30 days, one run (in runs e, f below)" \
     "$TRIM_HB_MS" "$TRIM_PM_MS" "$TRIM_HB_N" "$TRIM_PM_N"
 
-printf '\n4. single-row inserts, %s clients, %s s, prepared; latency in ms\n' "$CLIENTS" "$SECONDS_PER_RUN"
-printf '%-34s %8s %8s %8s %8s %9s %7s %13s %7s %7s\n' "run" "tx" "p50" "p99" "p99.9" "max" \
+printf '\n4. single-row inserts, %s clients, prepared; latency in ms (a-d: %s s each; e, f: %s s, run before a)\n' \
+    "$CLIENTS" "$SECONDS_PER_RUN" "$TRIM_SECONDS"
+printf '%-34s %8s %8s %8s %8s %9s %7s %15s %7s %7s\n' "run" "tx" "p50" "p99" "p99.9" "max" \
     "cycles" "created/dropped" "errors" "failed"
 for run in "${RUNS[@]}"; do
     read -r tx p50 p99 p999 max cycles created dropped errors failed <<< "${L[$run]}"
-    printf '%-34s %8s %8s %8s %8s %9s %7s %13s %7s %7s\n' "${RUN_LABEL[$run]}" "$tx" "$p50" "$p99" "$p999" \
+    printf '%-34s %8s %8s %8s %8s %9s %7s %15s %7s %7s\n' "${RUN_LABEL[$run]}" "$tx" "$p50" "$p99" "$p999" \
         "$max" "$cycles" "$created/$dropped" "$errors" "$failed"
 done
 read -r _ _ _ _ max_b _ <<< "${L[b]}"
-verdict=$(awk -v m="$max_b" -v t="$DDL_LOCK_TIMEOUT_MS" 'BEGIN {print (m <= t) ? "met" : "NOT met"}')
-printf '\nhb_lifecycle.ddl_lock_timeout = %s; target "no insert waits longer than it during hb churn": %s (max %s ms)\n' \
-    "$DDL_LOCK_TIMEOUT" "$verdict" "$max_b"
+read -r _ _ _ _ max_e _ <<< "${L[e]}"
+verdict=$(awk -v b="$max_b" -v e="$max_e" -v t="$DDL_LOCK_TIMEOUT_MS" 'BEGIN {print (b <= t && e <= t) ? "met" : "NOT met"}')
+printf '\nhb_lifecycle.ddl_lock_timeout = %s; target "no insert waits longer than it on the hb side": %s (max %s ms in b, %s ms in e)\n' \
+    "$DDL_LOCK_TIMEOUT" "$verdict" "$max_b" "$max_e"
 printf 'lock waits >= deadlock_timeout (1s) in server.log: %s in %s, %s in %s\n' \
     "$LOCK_WAITS_HB" "$HB" "$LOCK_WAITS_PM" "$PM"
 if [ "$HB_FORGET" = 1 ]; then
@@ -382,7 +407,7 @@ printf 'correctness: hb_partitions lists %s live partitions of hb_side, %s are a
 printf '\nall runs (ms):\n'
 for k in setup noop drop5; do for s in hb pm; do printf '  %-6s %-3s %s\n' "$k" "$s" "${R[$k,$s]}"; done; done
 printf '  retention set for measure 3: hb %s; partman %s\n' "${R[ret,hb]}" "${R[ret,pm]}"
-for run in b d; do
-    printf '  churn cycles of run %s (cycle created dropped ms [errors]):\n' "$run"
+for run in e f b d; do
+    printf '  maintenance cycles of run %s (cycle created dropped ms [errors]):\n' "$run"
     sed 's/^/    /' "$DIR/churn_$run.log"
 done
