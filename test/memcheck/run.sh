@@ -5,7 +5,9 @@
 # devices, HOT and non-HOT updates, TOASTed payloads, retries over dead
 # index entries, subtransaction rollback, UPDATE/DELETE recomputation, rows
 # moved to another partition, COPY, direct partition inserts, the SQL write
-# path, bigint, text and uuid keys. (Concurrent waits are the isolation
+# path, bigint, text and uuid keys; and the partition lifecycle's C parts
+# (slots, bounds, catch-all moves and quarantine, maintenance without a
+# worker slot, as in single-user mode). (Concurrent waits are the isolation
 # specs' job.) Debian's server is built without USE_VALGRIND, so memcheck
 # sees errors in malloc'd memory, stack and C++ objects, and use of freed
 # or uninitialised memory inside palloc'd blocks only when a context has
@@ -30,7 +32,8 @@ as_pg valgrind --error-exitcode=97 --error-limit=no --num-callers=30 --track-ori
     grep -E "==[0-9]+== " "$WORK/memcheck.out" | head -80 >&2
     die "memcheck failed (exit $rc); full output in $WORK/memcheck.out"
 }
-for check in '"mismatches=0"' '"tagged mismatches=0"' '"unit mismatches=0"'; do
+for check in '"mismatches=0"' '"tagged mismatches=0"' '"unit mismatches=0"' '"partition mismatches=0"' \
+    '"lifecycle mismatches=0"'; do
     grep -q "= $check" "$WORK/memcheck.out" ||
         { grep -E "ERROR|mismatches" "$WORK/memcheck.out" >&2; die "a last-status table is not exact after the workload ($check)"; }
 done

@@ -102,5 +102,27 @@ INSERT INTO unit_beats SELECT md5(d::text)::uuid, timestamptz '2026-12-05 00:00+
 
 SELECT 'unit mismatches=' || count(*) FROM (SELECT DISTINCT ON (unit) * FROM unit_beats ORDER BY unit, ts DESC) h FULL JOIN unit_last l USING (unit) WHERE h.unit IS NULL OR l.unit IS NULL OR (h.ts, h.v) IS DISTINCT FROM (l.ts, l.v);
 
+SET hb_lifecycle.max_future = '30d';
+
+INSERT INTO heartbeats VALUES (7000, now() + interval '10 days', 'ahead', '{}'), (7001, now() + interval '400 days', 'wrong clock', '{}'), (7002, now() - interval '200 days', 'old', '{}');
+
+SELECT hb_run_maintenance() - 'ms';
+
+SELECT hb_create_ahead('heartbeats', 12);
+
+SELECT hb_configure('heartbeats', retention => '1000 days', archive => false);
+
+SELECT hb_create_partitions('heartbeats', now() - interval '20 days', now() - interval '18 days');
+
+INSERT INTO heartbeats SELECT d, now() - interval '19 days', 'to be dropped', '{}' FROM generate_series(1, 50) d;
+
+SELECT hb_configure('heartbeats', retention => '10 days');
+
+SELECT hb_run_maintenance() - 'ms';
+
+SELECT 'partition mismatches=' || count(*) FROM (SELECT partition_name FROM hb_partitions WHERE parent = 'heartbeats'::regclass AND state <> 'dropped') r FULL JOIN (SELECT k.relname::text AS partition_name FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid CROSS JOIN LATERAL hb_partition_bounds(k.oid) b WHERE i.inhparent = 'heartbeats'::regclass AND NOT b.is_default) c USING (partition_name) WHERE r.partition_name IS NULL OR c.partition_name IS NULL;
+
+SELECT 'lifecycle mismatches=' || count(*) FROM (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h FULL JOIN device_last_status l USING (device_id) WHERE l.device_id IS NULL OR (h.device_id IS NOT NULL AND (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload));
+
 SELECT hb_unmanage('heartbeats');
 
