@@ -280,20 +280,21 @@ extern "C" Datum hb_take_catchall_rows(PG_FUNCTION_ARGS) {
         const char *cols = stored_columns(parent);
         StringInfoData sql;
         initStringInfo(&sql);
-        appendStringInfo(&sql, "WITH m AS (DELETE FROM ONLY %s WHERE true",
+        appendStringInfo(&sql, "WITH hb__moved AS (DELETE FROM ONLY %s WHERE true",
                          qualified_name(catchall));
         if (!PG_ARGISNULL(3))
             appendStringInfo(&sql, " AND %s OPERATOR(pg_catalog.>=) $1", tscol);
         if (!PG_ARGISNULL(4))
             appendStringInfo(&sql, " AND %s OPERATOR(pg_catalog.<) $2", tscol);
         if (quarantine)
-            appendStringInfo(&sql,
-                             " RETURNING *) INSERT INTO %s.hb_quarantine (parent, reason, "
-                             "heartbeat) SELECT $3, $4, pg_catalog.to_jsonb(m) FROM m",
-                             extension_schema_quoted());
+            appendStringInfo(
+                &sql,
+                " RETURNING *) INSERT INTO %s.hb_quarantine (parent, reason, "
+                "heartbeat) SELECT $3, $4, pg_catalog.to_jsonb(hb__moved.*) FROM hb__moved",
+                extension_schema_quoted());
         else
-            appendStringInfo(&sql, " RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM m", cols,
-                             qualified_name(PG_GETARG_OID(5)), cols, cols);
+            appendStringInfo(&sql, " RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM hb__moved",
+                             cols, qualified_name(PG_GETARG_OID(5)), cols, cols);
         Oid types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, REGCLASSOID, TEXTOID};
         Datum args[4] = {PG_ARGISNULL(3) ? 0 : PG_GETARG_DATUM(3),
                          PG_ARGISNULL(4) ? 0 : PG_GETARG_DATUM(4), ObjectIdGetDatum(parent),

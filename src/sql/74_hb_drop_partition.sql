@@ -63,6 +63,13 @@ BEGIN
     SELECT k.oid::regclass INTO rel
     FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
     WHERE i.inhparent = cfg.parent AND k.relname = partition;
+    IF rel IS NULL AND to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n
+                                                    ON n.oid = c.relnamespace WHERE c.oid = cfg.parent),
+                                          partition)) IS NOT NULL THEN
+        RAISE EXCEPTION 'hb_drop_partition: partition % is no longer attached to %', partition, cfg.parent
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'It was detached by hand: attach it again, or drop the table yourself.';
+    END IF;
     UPDATE @extschema@.hb_partitions p SET state = 'dropped', dropped_at = now()
     WHERE p.partition_name = partition;
     IF rel IS NOT NULL THEN

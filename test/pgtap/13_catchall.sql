@@ -2,7 +2,7 @@
 -- partition, moved into their partition when it is created, quarantined
 -- with a reason when no partition may hold them.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 SET hb_lifecycle.max_future = '30d';
@@ -83,6 +83,18 @@ SELECT is((SELECT reason FROM hb_quarantine WHERE heartbeat->>'status' = 'late f
     'with the reason');
 SELECT is((SELECT state FROM hb_partitions WHERE partition_name = pg_temp.slot(now() - interval '5 days')),
     'dropped', 'and the dropped partition is not created again');
+
+-- ------------------------------------------------------------ any column names
+CREATE TABLE odd (m int, hb__moved text, device_id bigint NOT NULL, ts timestamptz NOT NULL)
+    PARTITION BY RANGE (ts);
+SELECT hb_manage('odd', last_status_table => 'odd_last', partition_prefix => 'odd');
+INSERT INTO odd VALUES (7, 'x', 1, now() + interval '400 days'), (8, 'y', 2, now() + interval '10 days');
+SELECT hb_run_maintenance();
+SELECT is((SELECT heartbeat FROM hb_quarantine WHERE parent = 'odd'::regclass),
+    jsonb_build_object('m', 7, 'hb__moved', 'x', 'device_id', 1, 'ts', now() + interval '400 days'),
+    'whatever its columns are called, a quarantined row is kept whole');
+SELECT is((SELECT (m, hb__moved) FROM odd WHERE device_id = 2)::text, '(8,y)',
+    'and a moved row keeps every column');
 
 -- ------------------------------------------------------------ only the owner
 CREATE ROLE hb_catchall_stranger;
