@@ -38,6 +38,16 @@ BEGIN
         RAISE NOTICE 'partition % was already dropped at %', partition, part.dropped_at;
         RETURN false;
     END IF;
+    SELECT k.oid::regclass INTO rel
+    FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+    WHERE i.inhparent = cfg.parent AND k.relname = partition;
+    IF rel IS NULL AND to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n
+                                                    ON n.oid = c.relnamespace WHERE c.oid = cfg.parent),
+                                          partition)) IS NOT NULL THEN
+        RAISE EXCEPTION 'hb_drop_partition: partition % is no longer attached to %', partition, cfg.parent
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'It was detached by hand: attach it again, or drop the table yourself.';
+    END IF;
     IF part.range_end > now() THEN
         RAISE EXCEPTION 'hb_drop_partition: partition % is the current one or in the future', partition
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -59,16 +69,6 @@ BEGIN
                                   part.state, cfg.parent),
                   HINT = format('Run SELECT hb_archive_partition(%L) first, or turn archiving off for its '
                                 'table: SELECT hb_configure(%L, archive => false).', partition, cfg.parent::text);
-    END IF;
-    SELECT k.oid::regclass INTO rel
-    FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
-    WHERE i.inhparent = cfg.parent AND k.relname = partition;
-    IF rel IS NULL AND to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n
-                                                    ON n.oid = c.relnamespace WHERE c.oid = cfg.parent),
-                                          partition)) IS NOT NULL THEN
-        RAISE EXCEPTION 'hb_drop_partition: partition % is no longer attached to %', partition, cfg.parent
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'It was detached by hand: attach it again, or drop the table yourself.';
     END IF;
     UPDATE @extschema@.hb_partitions p SET state = 'dropped', dropped_at = now()
     WHERE p.partition_name = partition;

@@ -2,7 +2,7 @@
 -- error that changes nothing; drops what is, recording it, without touching
 -- device_last_status. Only the table's owner (or a superuser) may.
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -115,6 +115,14 @@ SELECT is(hb_drop_partition((SELECT p FROM old)), false, 'dropping it again does
 SELECT hb_configure('heartbeats', archive => true);
 UPDATE hb_partitions SET state = 'archived' WHERE partition_name = pg_temp.slot(now() - interval '16 days');
 SELECT ok(hb_drop_partition(pg_temp.slot(now() - interval '16 days')), 'an archived partition past the retention is dropped');
+
+-- ------------------------------------------------------------ detached by hand
+SELECT format('ALTER TABLE heartbeats DETACH PARTITION %I', pg_temp.slot(now() - interval '18 days')) \gexec
+SELECT throws_ok(format($$SELECT hb_drop_partition(%L)$$, pg_temp.slot(now() - interval '18 days')), '55000',
+    format('hb_drop_partition: partition %s is no longer attached to public.heartbeats', pg_temp.slot(now() - interval '18 days')),
+    'a partition detached by hand is not dropped');
+SELECT ok((SELECT hb_run_maintenance()->'detached') ? pg_temp.slot(now() - interval '18 days'),
+    'maintenance reports it as detached');
 
 -- ------------------------------------------------------------ dropped by hand
 SELECT format('DROP TABLE %I', pg_temp.slot(now() - interval '17 days')) \gexec
