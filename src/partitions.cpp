@@ -38,6 +38,7 @@ extern "C" {
 #include "parser/parse_node.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -276,6 +277,15 @@ extern "C" Datum hb_take_catchall_rows(PG_FUNCTION_ARGS) {
                 elog(ERROR, "cache lookup failed for relation %u", catchall);
             owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
             ReleaseSysCache(tup);
+        }
+        // An empty catch-all (the usual case) has no pages: nothing to take,
+        // and no statement to plan.
+        {
+            Relation rel = relation_open(catchall, AccessShareLock);
+            BlockNumber pages = RelationGetNumberOfBlocks(rel);
+            relation_close(rel, AccessShareLock);
+            if (pages == 0)
+                PG_RETURN_INT64(0);
         }
         const char *cols = stored_columns(parent);
         StringInfoData sql;
