@@ -717,20 +717,27 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         // (the command reports the parent; its subcommand names the
         // partition, resolved below with the caller's search_path).
         List *joined = NIL;
-        List *attached = NIL;  // RangeVar *
+        List *attached = NIL;     // RangeVar *
+        List *shape_roots = NIL;  // roots whose shape a command may have changed
         for (int i = 0; i < n; ++i) {
             HeapTuple row = SPI_tuptable->vals[i];
             TupleDesc desc = SPI_tuptable->tupdesc;
             bool isnull;
-            roots = list_append_unique_oid(roots,
-                                           DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull)));
+            Oid root = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+            roots = list_append_unique_oid(roots, root);
             Oid objid = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
             char *tag = SPI_getvalue(row, desc, 3);
             auto *cmd = reinterpret_cast<CollectedCommand *>(
                 DatumGetPointer(SPI_getbinval(row, desc, 4, &isnull)));
+            // A partition created or attached cannot change the managed
+            // table's shape (PostgreSQL makes its columns match): only
+            // other commands need the shape checked again.
+            bool only_joins = false;
             if (strcmp(tag, "CREATE TABLE") == 0) {
                 joined = list_append_unique_oid(joined, objid);
+                only_joins = objid != root;
             } else if (!isnull && cmd != nullptr && cmd->type == SCT_AlterTable) {
+                only_joins = cmd->d.alterTable.subcmds != NIL;
                 ListCell *lc;
                 foreach (lc, cmd->d.alterTable.subcmds) {
                     auto *sub = static_cast<CollectedATSubcmd *>(lfirst(lc));
@@ -739,8 +746,12 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
                         at->def != nullptr && IsA(at->def, PartitionCmd))
                         attached =
                             lappend(attached, reinterpret_cast<PartitionCmd *>(at->def)->name);
+                    else
+                        only_joins = false;
                 }
             }
+            if (!only_joins)
+                shape_roots = list_append_unique_oid(shape_roots, root);
         }
         spi_env_end(&env);
         if (n == 0)
@@ -775,7 +786,7 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
                 grant_lifecycle(&env, owner, ext);
         }
         spi_env_end(&env);
-        foreach (lc, roots)
+        foreach (lc, shape_roots)
             sync::check_managed_shape(lfirst_oid(lc));
         PG_RETURN_VOID();
     });

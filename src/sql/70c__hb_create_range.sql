@@ -12,11 +12,19 @@ AS $$
 DECLARE
     cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_partitions');
     slot record;
+    -- Partitions made by hand (not recorded) are the only ones a slot can
+    -- overlap; most tables have none, and then no slot needs the check.
+    handmade boolean := EXISTS (
+        SELECT 1 FROM @extschema@._hb_children(cfg.parent) kid
+        CROSS JOIN LATERAL @extschema@.hb_partition_bounds(kid.relid) b
+        WHERE NOT b.is_default
+          AND kid.name NOT IN (SELECT p.partition_name FROM @extschema@.hb_partitions p
+                               WHERE p.parent = cfg.parent AND p.state <> 'dropped'));
 BEGIN
     SELECT * INTO slot FROM @extschema@.hb_partition_slot(cfg.granularity, cfg.partition_prefix, range_from);
     WHILE slot.range_start <= range_to LOOP
         IF @extschema@._hb_create_missing(cfg.parent, slot.partition_name, slot.range_start,
-                                          slot.range_end) IS NOT NULL THEN
+                                          slot.range_end, handmade) IS NOT NULL THEN
             RETURN NEXT slot.partition_name;
         END IF;
         SELECT * INTO slot

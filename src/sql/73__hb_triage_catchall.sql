@@ -4,7 +4,8 @@
 --   * rows older than the retention, or further ahead of now() than
 --     hb_lifecycle.max_future, go to hb_quarantine with the reason;
 --   * rows whose partition was archived and dropped go there too (restore
---     the partition, then re-insert them from hb_quarantine);
+--     the partition, then re-insert them from hb_quarantine); a partition
+--     dropped without an archive is simply created again;
 --   * every other row gets its partition created, and is moved into it.
 -- Rows under a partition made by hand that overlaps their slot stay.
 -- Returns {"catchall_rows", "moved", "quarantined", "created": [...]}.
@@ -47,9 +48,9 @@ BEGIN
         'FROM ONLY %s h, @extschema@.hb_partition_slot(%L, %L, h.%I) s ORDER BY s.range_start',
         catchall, cfg.granularity, cfg.partition_prefix, cfg.time_column)
     LOOP
-        IF (SELECT p.state FROM @extschema@.hb_partitions p
+        IF (SELECT p.state = 'dropped' AND p.archived_at IS NOT NULL FROM @extschema@.hb_partitions p
             WHERE p.parent = cfg.parent AND p.range_start = slot.range_start
-            ORDER BY p.state = 'dropped' LIMIT 1) = 'dropped' THEN
+            ORDER BY p.state = 'dropped' LIMIT 1) THEN
             quarantined := quarantined + @extschema@.hb_take_catchall_rows(catchall, cfg.parent,
                 cfg.time_column, slot.range_start, slot.range_end, NULL,
                 format('partition %s was archived and dropped', slot.partition_name));

@@ -17,7 +17,7 @@ AS $$
         '@extschema@._hb_ddl(text, text[])',
         '@extschema@._hb_sync_partitions(regclass)',
         '@extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz)',
-        '@extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz)',
+        '@extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz, boolean)',
         '@extschema@._hb_create_range(regclass, timestamptz, timestamptz)',
         '@extschema@._hb_triage_catchall(regclass)',
         '@extschema@._hb_refresh_stats(regclass)',

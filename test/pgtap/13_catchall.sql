@@ -2,7 +2,7 @@
 -- partition, moved into their partition when it is created, quarantined
 -- with a reason when no partition may hold them.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 SET hb_lifecycle.max_future = '30d';
@@ -72,7 +72,10 @@ SELECT is((SELECT (detail->>'rows_moved')::int FROM hb_events
     'the partition.create event counts the rows it moved');
 
 -- ------------------------------------------------------------ a partition that was dropped
-SELECT hb_configure('heartbeats', retention => '3 days', archive => false);
+-- (archived: as the archive issue will record it)
+UPDATE hb_partitions SET state = 'archived', archived_at = now()
+ WHERE partition_name = pg_temp.slot(now() - interval '5 days');
+SELECT hb_configure('heartbeats', retention => '3 days');
 SELECT hb_drop_partition(pg_temp.slot(now() - interval '5 days'));
 SELECT hb_configure('heartbeats', retention => '90 days');
 INSERT INTO heartbeats VALUES (6, now() - interval '5 days', 'late for a dropped partition');
@@ -82,7 +85,18 @@ SELECT is((SELECT reason FROM hb_quarantine WHERE heartbeat->>'status' = 'late f
     format('partition %s was archived and dropped', pg_temp.slot(now() - interval '5 days')),
     'with the reason');
 SELECT is((SELECT state FROM hb_partitions WHERE partition_name = pg_temp.slot(now() - interval '5 days')),
-    'dropped', 'and the dropped partition is not created again');
+    'dropped', 'and the archived, dropped partition is not created again');
+-- Dropped without an archive (archiving off): nothing to split, so it is made again.
+SELECT hb_create_partitions('heartbeats', now() - interval '8 days', now() - interval '8 days');
+SELECT hb_configure('heartbeats', retention => '3 days', archive => false);
+SELECT hb_drop_partition(pg_temp.slot(now() - interval '8 days'));
+SELECT hb_configure('heartbeats', retention => '90 days', archive => true);
+INSERT INTO heartbeats VALUES (8, now() - interval '8 days', 'late, no archive');
+SELECT hb_run_maintenance();
+SELECT results_eq($$SELECT pg_temp.home(8, 'late, no archive'), (SELECT state FROM hb_partitions
+                    WHERE partition_name = pg_temp.slot(now() - interval '8 days'))$$,
+    $$VALUES (pg_temp.slot(now() - interval '8 days'), 'active'::text)$$,
+    'a late row for a partition dropped without an archive gets the partition created again');
 
 -- ------------------------------------------------------------ any column names
 CREATE TABLE odd (m int, hb__moved text, device_id bigint NOT NULL, ts timestamptz NOT NULL)
