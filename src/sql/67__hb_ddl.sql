@@ -5,8 +5,10 @@
 -- is not granted in time, everything the statements did is undone and they
 -- are tried again after a backoff (the timeout times 1, 2, 4, ... with
 -- jitter), at most hb_lifecycle.ddl_lock_retries more times; then the error
--- says that nothing was changed. Returns the attempts it took.
-CREATE FUNCTION @extschema@._hb_ddl(what text, statements text[])
+-- says that nothing was changed. lock_wait, when given, replaces the
+-- timeout (maintenance waits half of it for a drop; see there). Returns the
+-- attempts it took.
+CREATE FUNCTION @extschema@._hb_ddl(what text, statements text[], lock_wait interval DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -18,6 +20,7 @@ DECLARE
     saved text := current_setting('lock_timeout');
 BEGIN
     SELECT * INTO cfg FROM @extschema@.hb_settings();
+    cfg.ddl_lock_timeout := coalesce(lock_wait, cfg.ddl_lock_timeout);
     LOOP
         BEGIN
             PERFORM set_config('lock_timeout',
@@ -29,7 +32,7 @@ BEGIN
             RETURN attempt + 1;
         EXCEPTION WHEN lock_not_available THEN
             IF attempt >= cfg.ddl_lock_retries THEN
-                RAISE EXCEPTION '%: no lock within hb_lifecycle.ddl_lock_timeout (% ms) in % attempts; nothing was changed',
+                RAISE EXCEPTION '%: no lock within % ms (hb_lifecycle.ddl_lock_timeout) in % attempts; nothing was changed',
                     what, (extract(epoch FROM cfg.ddl_lock_timeout) * 1000)::bigint, attempt + 1
                     USING ERRCODE = 'lock_not_available',
                           HINT = 'A long transaction holds a lock on the table (see pg_locks and pg_stat_activity). '
@@ -42,6 +45,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_ddl(text, text[]) IS
+COMMENT ON FUNCTION @extschema@._hb_ddl(text, text[], interval) IS
     'Internal: runs DDL under hb_lifecycle.ddl_lock_timeout, retried with backoff.';
-REVOKE ALL ON FUNCTION @extschema@._hb_ddl(text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_ddl(text, text[], interval) FROM PUBLIC;

@@ -5,7 +5,9 @@
 -- is retried with backoff; a drop that cannot get the lock changes nothing
 -- and says so. device_last_status is not touched. Returns true when it
 -- dropped the partition, false when it was already dropped.
-CREATE FUNCTION @extschema@.hb_drop_partition(partition text)
+-- (_hb_drop_partition is the same with the lock wait as an argument, for
+-- maintenance.)
+CREATE FUNCTION @extschema@._hb_drop_partition(partition text, lock_wait interval)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
@@ -73,13 +75,31 @@ BEGIN
     UPDATE @extschema@.hb_partitions p SET state = 'dropped', dropped_at = now()
     WHERE p.partition_name = partition;
     IF rel IS NOT NULL THEN
-        PERFORM @extschema@._hb_ddl(format('dropping partition %s', rel), ARRAY[format('DROP TABLE %s', rel)]);
+        PERFORM @extschema@._hb_ddl(format('dropping partition %s', rel), ARRAY[format('DROP TABLE %s', rel)],
+                                    lock_wait);
     END IF;
     PERFORM @extschema@._hb_event(cfg.parent, 'drop', partition,
         jsonb_build_object('rows', part.row_count, 'bytes', part.bytes, 'archived', part.state = 'archived',
                            'range_start', part.range_start, 'range_end', part.range_end,
                            'table_found', rel IS NOT NULL));
     RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_drop_partition(text, interval) IS
+    'Internal: hb_drop_partition with a lock wait of its own.';
+REVOKE ALL ON FUNCTION @extschema@._hb_drop_partition(text, interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.hb_drop_partition(partition text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Ownership first: a role granted this function alone gets that error,
+    -- not one about the internal function.
+    PERFORM @extschema@._hb_managed(p.parent, 'hb_drop_partition')
+    FROM @extschema@.hb_partitions p WHERE p.partition_name = partition;
+    RETURN @extschema@._hb_drop_partition(partition, NULL);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.hb_drop_partition(text) IS

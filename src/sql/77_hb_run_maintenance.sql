@@ -10,6 +10,10 @@
 --   6. drop the partitions past retention that are archived (or all of them
 --      where archiving is off), last, so that the ACCESS EXCLUSIVE lock each
 --      drop takes on its parent is held for as short a time as possible;
+--      and no longer than half of ddl_lock_timeout, with each drop waiting
+--      at most the other half for its lock: the application's inserts
+--      never wait longer than ddl_lock_timeout. What does not fit is in
+--      "drops_deferred", for the next run;
 --   7. delete hb_events older than hb_lifecycle.events_retention;
 --   8. VACUUM (ANALYZE) the hot partitions (the current and the one that
 --      closed last) from a background worker, since VACUUM cannot run in a
@@ -39,6 +43,8 @@ DECLARE
     detached text[] := '{}';
     archive_due text[] := '{}';
     waiting text[] := '{}';
+    deferred text[] := '{}';
+    first_drop timestamptz;
     hot regclass[] := '{}';
     catchall_rows bigint := 0;
     moved bigint := 0;
@@ -102,9 +108,18 @@ BEGIN
             waiting := waiting || part.partition_name;
             CONTINUE;
         END IF;
+        -- Each drop's ACCESS EXCLUSIVE lock on its table stays until this
+        -- run commits: once the first has been held for half of
+        -- ddl_lock_timeout (each drop waits at most the other half for its
+        -- lock), or 100 drops are done, the rest waits for the next run.
+        IF cardinality(dropped) >= 100 OR clock_timestamp() - first_drop > settings.ddl_lock_timeout / 2 THEN
+            deferred := deferred || part.partition_name;
+            CONTINUE;
+        END IF;
         BEGIN
-            IF @extschema@.hb_drop_partition(part.partition_name) THEN
+            IF @extschema@._hb_drop_partition(part.partition_name, settings.ddl_lock_timeout / 2) THEN
                 dropped := dropped || part.partition_name;
+                first_drop := coalesce(first_drop, clock_timestamp());
             END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
@@ -149,6 +164,7 @@ BEGIN
         'detached', to_jsonb(detached),
         'archive_due', to_jsonb(archive_due),
         'waiting_for_archive', to_jsonb(waiting),
+        'drops_deferred', to_jsonb(deferred),
         'catchall_rows', catchall_rows,
         'moved', moved,
         'quarantined', quarantined,

@@ -2,7 +2,7 @@
 -- stopping the others, counts of closed partitions, events pruned; and the
 -- privileges and pg_dump registration of the lifecycle.
 BEGIN;
-SELECT plan(28);
+SELECT plan(30);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -25,7 +25,7 @@ CREATE FUNCTION pg_temp.day(prefix text, d int) RETURNS text LANGUAGE sql AS
 CREATE TEMP TABLE run1 AS SELECT hb_run_maintenance() AS r;
 SELECT is((SELECT array_agg(k ORDER BY k) FROM run1, jsonb_object_keys(r) k),
     ARRAY['adopted', 'analyzed', 'archive_due', 'catchall_rows', 'counted', 'created', 'detached', 'dropped',
-          'errors', 'events_pruned', 'moved', 'ms', 'parents', 'quarantined', 'unmatched', 'vacuum_queued',
+          'drops_deferred', 'errors', 'events_pruned', 'moved', 'ms', 'parents', 'quarantined', 'unmatched', 'vacuum_queued',
           'waiting_for_archive'],
     'the summary has all its keys');
 SELECT is((SELECT (r->>'parents')::int FROM run1), 2, 'a superuser''s run covers every managed table');
@@ -73,6 +73,18 @@ SELECT hb_configure('fleet_a', archive => false);
 SELECT is((SELECT hb_run_maintenance()->'dropped'), jsonb_build_array(pg_temp.day('pa', -2)),
     'with archiving off, maintenance drops what is past the retention');
 SELECT is((SELECT count(*)::int FROM fleet_a_last), 3, 'and device_last_status keeps its devices');
+
+-- ------------------------------------------------------------ a backlog of drops
+-- Each drop keeps an ACCESS EXCLUSIVE lock on the table until the run
+-- commits: a run drops at most 100 (and for at most half of
+-- ddl_lock_timeout); the rest goes in the next.
+SELECT hb_configure('fleet_b', retention => '1000 days');
+SELECT count(*) FROM hb_create_partitions('fleet_b', now() - interval '200 days', now() - interval '91 days');
+SELECT hb_configure('fleet_b', retention => '30 days', archive => false);
+CREATE TEMP TABLE run5 AS SELECT hb_run_maintenance() AS r;
+SELECT results_eq($$SELECT jsonb_array_length(r->'dropped'), jsonb_array_length(r->'drops_deferred') FROM run5$$,
+    $$VALUES (100, 10)$$, 'a run drops at most 100 partitions and defers the rest');
+SELECT is((SELECT jsonb_array_length(hb_run_maintenance()->'dropped')), 10, 'the next run drops the rest');
 
 -- ------------------------------------------------------------ events are pruned
 INSERT INTO hb_events (at, event, partition_name, parent) VALUES

@@ -12,13 +12,14 @@
 #   4. single-row insert latency (pgbench, 2,000 devices, prepared) on each
 #      table alone, and while a loop churns its partitions: retention 30
 #      days, create the missing partitions of the last 29 days, retention
-#      10 days, maintenance (drops ~20), sleep 1 s, again.
+#      10 days, maintenance (drops ~20), sleep 1 s, again; and during one
+#      maintenance run that trims ~355 partitions (retention 30 days).
 # Each side has a database of its own in the cluster (bench_hb with
 # hb_lifecycle, bench_pm with pg_partman), so that neither pays for the
 # other's event triggers. pg_partman's background worker is not used: its
 # procedures are called directly.
 # Measures 1-3 are repeated (median printed, then every run); measure 4 runs
-# once per variant.
+# once per variant. About 3 minutes with the defaults.
 #
 #   test/bench/lifecycle/run.sh [--reps N] [--seconds S] [--clients C]
 #
