@@ -87,12 +87,16 @@ char *qualified(Oid relid) {
                                       get_rel_name(relid));
 }
 
-bool trigger_exists(SpiEnv *env, Oid relid, const char *name) {
-    Oid types[2] = {OIDOID, NAMEOID};
-    Datum args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(name)};
-    spi_run_args(env, "SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2", 2,
-                 types, args, nullptr, SPI_OK_SELECT, 1);
-    return SPI_processed > 0;
+// Whether relation relid has a trigger of that name (from its relcache
+// entry: no catalog query).
+bool trigger_exists(Oid relid, const char *name) {
+    Relation rel = relation_open(relid, AccessShareLock);
+    bool found = false;
+    if (rel->trigdesc != nullptr)
+        for (int i = 0; i < rel->trigdesc->numtriggers && !found; ++i)
+            found = strcmp(rel->trigdesc->triggers[i].tgname, name) == 0;
+    relation_close(rel, AccessShareLock);
+    return found;
 }
 
 void create_trigger(SpiEnv *env, const TriggerSpec &trig, const char *rel, const char *ext) {
@@ -121,7 +125,7 @@ void install_statement_triggers(SpiEnv *env, Oid relid, const char *ext) {
         return;
     const char *rel = qualified(relid);
     for (const TriggerSpec &trig : kStatementTriggers)
-        if (!trigger_exists(env, relid, trig.name))
+        if (!trigger_exists(relid, trig.name))
             create_trigger(env, trig, rel, ext);
 }
 
@@ -772,7 +776,8 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
                 install_statement_triggers(&env, lfirst_oid(tc), ext);
         }
         spi_env_end(&env);
-        // A managed table that changed hands: its new owner runs its lifecycle.
+        // A managed table that changed hands (a command other than creating
+        // or attaching partitions): its new owner runs its lifecycle.
         bool lifecycle = lifecycle_installed();
         spi_env_begin(&env, config_table_owner());
         foreach (lc, roots) {
@@ -782,7 +787,8 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
                 owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
                 ReleaseSysCache(tup);
             }
-            if (lifecycle && OidIsValid(owner) && !has_lifecycle_grant(&env, owner, ext))
+            if (lifecycle && OidIsValid(owner) && list_member_oid(shape_roots, lfirst_oid(lc)) &&
+                !has_lifecycle_grant(&env, owner, ext))
                 grant_lifecycle(&env, owner, ext);
         }
         spi_env_end(&env);

@@ -7,8 +7,12 @@
 --   4. attach it, which takes only SHARE UPDATE EXCLUSIVE on the parent, so
 --      the application's inserts into other partitions never wait.
 -- Creating a partition therefore never fails on a non-empty catch-all.
+-- locked: the caller holds SHARE UPDATE EXCLUSIVE on the parent and ACCESS
+-- EXCLUSIVE on the catch-all already (_hb_lock_for_create), so the
+-- statements run as they are, with no lock to wait for.
 -- Returns the rows moved out of the catch-all.
-CREATE FUNCTION @extschema@._hb_create_slot(parent regclass, name text, lo timestamptz, hi timestamptz)
+CREATE FUNCTION @extschema@._hb_create_slot(parent regclass, name text, lo timestamptz, hi timestamptz,
+                                            locked boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -16,12 +20,14 @@ SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
-    cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_partitions');
+    -- (Ownership is the DDL's own check: ATTACH needs the parent's.)
+    cfg @extschema@.hb_config := (SELECT c FROM @extschema@.hb_config c WHERE c.parent = _hb_create_slot.parent);
     nsp text;
     owner_name text;
     catchall regclass;
     qualified text;
     stmts text[] := '{}';
+    stmt text;
     moved bigint := 0;
 BEGIN
     SELECT n.nspname, pg_get_userbyid(c.relowner), nullif(pt.partdefid, 0)::regclass
@@ -31,8 +37,10 @@ BEGIN
     JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
     WHERE c.oid = cfg.parent;
     qualified := format('%I.%I', nsp, name);
-    PERFORM @extschema@._hb_require_create(cfg.parent);
-    IF catchall IS NOT NULL THEN
+    IF NOT locked THEN
+        PERFORM @extschema@._hb_require_create(cfg.parent);  -- _hb_lock_for_create did it
+    END IF;
+    IF catchall IS NOT NULL AND NOT locked THEN
         stmts := stmts || format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', catchall);
     END IF;
     stmts := stmts || format(
@@ -48,10 +56,20 @@ BEGIN
     END IF;
     stmts := stmts || format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
                              cfg.parent, qualified, lo, hi);
-    PERFORM @extschema@._hb_ddl(format('creating partition %s', qualified), stmts);
-    IF catchall IS NOT NULL THEN
-        -- Only moved rows are in it: no one else can write it before we commit.
-        EXECUTE format('SELECT count(*) FROM %s', qualified) INTO moved;
+    IF locked THEN
+        FOREACH stmt IN ARRAY stmts LOOP
+            IF stmt LIKE 'SELECT %' THEN
+                EXECUTE stmt INTO moved;
+            ELSE
+                EXECUTE stmt;
+            END IF;
+        END LOOP;
+    ELSE
+        PERFORM @extschema@._hb_ddl(format('creating partition %s', qualified), stmts);
+        IF catchall IS NOT NULL THEN
+            -- Only moved rows are in it: no one else can write it before we commit.
+            EXECUTE format('SELECT count(*) FROM %s', qualified) INTO moved;
+        END IF;
     END IF;
     INSERT INTO @extschema@.hb_partitions (partition_name, parent, range_start, range_end, state)
     VALUES (name, cfg.parent, lo, hi, 'active')
@@ -70,6 +88,6 @@ BEGIN
     RETURN moved;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION @extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz, boolean) IS
     'Internal: creates, fills from the catch-all, attaches and records one partition.';
-REVOKE ALL ON FUNCTION @extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz, boolean) FROM PUBLIC;

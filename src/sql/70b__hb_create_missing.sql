@@ -2,11 +2,13 @@
 -- exists, was archived and dropped (one dropped without an archive is
 -- created again), is past the retention, or a partition
 -- made by hand overlaps it (each skip says so in a NOTICE; check_overlap =
--- false when the caller knows the table has no partition made by hand).
+-- false when the caller knows the table has no partition made by hand;
+-- locked, see _hb_create_slot).
 -- Returns the rows moved out of the catch-all, or NULL when it created
 -- nothing.
 CREATE FUNCTION @extschema@._hb_create_missing(parent regclass, name text, lo timestamptz, hi timestamptz,
-                                               check_overlap boolean DEFAULT true)
+                                               check_overlap boolean DEFAULT true,
+                                               locked boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -59,9 +61,9 @@ BEGIN
                          'alone; its rows are kept. hb_run_maintenance() reports it as unmatched.';
         RETURN NULL;
     END IF;
-    RETURN @extschema@._hb_create_slot(cfg.parent, name, lo, hi);
+    RETURN @extschema@._hb_create_slot(cfg.parent, name, lo, hi, locked);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz, boolean) IS
+COMMENT ON FUNCTION @extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz, boolean, boolean) IS
     'Internal: creates one partition unless it exists, was dropped, is past retention or overlaps.';
-REVOKE ALL ON FUNCTION @extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz, boolean, boolean) FROM PUBLIC;

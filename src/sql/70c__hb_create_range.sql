@@ -12,6 +12,7 @@ AS $$
 DECLARE
     cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_partitions');
     slot record;
+    locked boolean := false;
     -- Partitions made by hand (not recorded) are the only ones a slot can
     -- overlap; most tables have none, and then no slot needs the check.
     handmade boolean := EXISTS (
@@ -23,8 +24,17 @@ DECLARE
 BEGIN
     SELECT * INTO slot FROM @extschema@.hb_partition_slot(cfg.granularity, cfg.partition_prefix, range_from);
     WHILE slot.range_start <= range_to LOOP
+        -- Before the first partition it will create, the range takes the
+        -- locks every creation needs, once (under ddl_lock_timeout, with
+        -- retries): they are held until commit anyway, and the partitions
+        -- then need no lock wait and no subtransaction each.
+        IF NOT locked AND NOT EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
+                                      WHERE p.parent = cfg.parent AND p.range_start = slot.range_start
+                                        AND p.state <> 'dropped') THEN
+            locked := @extschema@._hb_lock_for_create(cfg.parent);
+        END IF;
         IF @extschema@._hb_create_missing(cfg.parent, slot.partition_name, slot.range_start,
-                                          slot.range_end, handmade) IS NOT NULL THEN
+                                          slot.range_end, handmade, locked) IS NOT NULL THEN
             RETURN NEXT slot.partition_name;
         END IF;
         SELECT * INTO slot
