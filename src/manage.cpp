@@ -700,20 +700,30 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         spi_env_begin(&env, config_table_owner());
         // Managed tables the command touched: the table itself, one of its
         // partitions (ATTACH reports the parent), or its last-status table.
-        appendStringInfo(
-            &sql,
-            "SELECT c.parent::pg_catalog.oid, d.objid, d.command_tag, d.command "
-            "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
-            // pg_partition_ancestors() is empty for a plain table
-            "CROSS JOIN LATERAL (SELECT d.objid AS relid UNION "
-            "SELECT relid FROM pg_catalog.pg_partition_ancestors(d.objid)) a "
-            "JOIN %s.hb_config c ON c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) "
-            "a.relid OR c.last_status_table::pg_catalog.oid OPERATOR(pg_catalog.=) "
-            "d.objid "
-            "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-            "AND d.object_type IN ('table', 'table column')",
-            ext);
-        spi_run(&env, sql.data, SPI_OK_SELECT);
+        // It runs after every CREATE TABLE and ALTER TABLE (a range of new
+        // partitions is two of them each): the plan is kept.
+        static SPIPlanPtr commands_plan = nullptr;
+        if (commands_plan == nullptr) {
+            appendStringInfo(
+                &sql,
+                "SELECT c.parent::pg_catalog.oid, d.objid, d.command_tag, d.command "
+                "FROM pg_catalog.pg_event_trigger_ddl_commands() d "
+                // pg_partition_ancestors() is empty for a plain table
+                "CROSS JOIN LATERAL (SELECT d.objid AS relid UNION "
+                "SELECT relid FROM pg_catalog.pg_partition_ancestors(d.objid)) a "
+                "JOIN %s.hb_config c ON c.parent::pg_catalog.oid OPERATOR(pg_catalog.=) "
+                "a.relid OR c.last_status_table::pg_catalog.oid OPERATOR(pg_catalog.=) "
+                "d.objid "
+                "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+                "AND d.object_type IN ('table', 'table column')",
+                ext);
+            SPIPlanPtr prepared = SPI_prepare(sql.data, 0, nullptr);
+            MemoryContextSwitchTo(env.caller_cxt);
+            if (prepared == nullptr || SPI_keepplan(prepared) != 0)
+                elog(ERROR, "hb_lifecycle: cannot prepare the DDL event trigger's query");
+            commands_plan = prepared;
+        }
+        spi_run_plan(&env, commands_plan, "the DDL event trigger's query", SPI_OK_SELECT);
         int n = static_cast<int>(SPI_processed);
         List *roots = NIL;
         // The relations that joined a managed tree: a table CREATEd as a

@@ -78,6 +78,12 @@ void check_rc(int rc, int expected, const char *what) {
 
 }  // namespace
 
+void spi_run_plan(SpiEnv *env, SPIPlanPtr plan, const char *what, int expected) {
+    int rc = SPI_execute_plan(plan, nullptr, nullptr, false, 0);
+    MemoryContextSwitchTo(env->caller_cxt);
+    check_rc(rc, expected, what);
+}
+
 void spi_run(SpiEnv *env, const char *sql, int expected, long count) {
     int rc = SPI_execute(sql, false, count);
     MemoryContextSwitchTo(env->caller_cxt);

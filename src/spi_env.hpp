@@ -41,6 +41,10 @@ void spi_run(SpiEnv *env, const char *sql, int expected, long count = 0);
 void spi_run_args(SpiEnv *env, const char *sql, int nargs, Oid *types, Datum *values,
                   const char *nulls, int expected, long count = 0);
 
+// The same for a prepared (kept) plan without parameters; what names it in
+// errors is `what`.
+void spi_run_plan(SpiEnv *env, SPIPlanPtr plan, const char *what, int expected);
+
 // The schema hb_lifecycle was installed in (its OID, or its name quoted for
 // SQL, palloc'd). Errors if the extension is not installed.
 Oid extension_schema_oid();
