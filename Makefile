@@ -20,7 +20,7 @@ OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 # The update from 0.1: the objects 0.2 added, and what it changed in hb_config.
 UPDATE_0_1_SOURCES = src/sql/00_header.sql src/sql/05_hb_owns.sql \
-                     src/sql/updates/0.1--0.2-hb_config.sql \
+                     src/sql/10b__hb_may_record.sql src/sql/updates/0.1--0.2-hb_config.sql \
                      $(sort $(wildcard src/sql/1[1-3]_*.sql src/sql/[6-8]*.sql)) \
                      src/sql/updates/0.1--0.2-grants.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1--0.2.sql

@@ -15,9 +15,10 @@
 //    constraint of the table ever runs with the rights of whoever runs
 //    maintenance (often a superuser, through pg_cron);
 //  * hb_vacuum_later(): VACUUM cannot run inside a function or transaction,
-//    so maintenance hands the hot partitions to a short-lived background
-//    worker that runs VACUUM (ANALYZE) at top level, as the role that ran
-//    maintenance, once per relation, each in its own transactions.
+//    so maintenance hands the hot partitions (those the caller owns) to a
+//    short-lived background worker that runs VACUUM (ANALYZE) at top level,
+//    once per relation, each in its own transactions; VACUUM runs each
+//    table's index functions as the table's owner, as it always does.
 //
 // Locks: none of our own; the statements run take what PostgreSQL's DDL
 // and DML take. Threads: none.
@@ -28,6 +29,7 @@ extern "C" {
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/vacuum.h"
@@ -345,9 +347,13 @@ extern "C" Datum hb_vacuum_later(PG_FUNCTION_ARGS) {
         int queued = 0;
         VacuumOrder order;
         memset(&order, 0, sizeof order);
-        order.role = GetUserId();
+        // The worker connects as the bootstrap superuser (a table owner may
+        // be a role that cannot log in, which a worker cannot connect as on
+        // PostgreSQL 15) and VACUUM runs each table's code as its owner:
+        // only the caller's own tables are handed over.
+        order.role = BOOTSTRAP_SUPERUSERID;
         for (int i = 0; i <= n; ++i) {
-            if (i < n && !nulls[i])
+            if (i < n && !nulls[i] && pg_class_ownercheck(DatumGetObjectId(elems[i]), GetUserId()))
                 order.rels[order.n++] = DatumGetObjectId(elems[i]);
             if (order.n > 0 && (order.n == kRelsPerWorker || i == n)) {
                 if (launch_vacuum_worker(order))
@@ -368,9 +374,9 @@ extern "C" Datum hb_count_event(PG_FUNCTION_ARGS) {
     });
 }
 
-// The vacuum worker: connects as the role that ran maintenance and vacuums
-// each relation of its order; an error on one is logged and the next goes
-// on. SIGTERM ends it (die() is the default handler).
+// The vacuum worker: connects (as the bootstrap superuser) and vacuums each
+// relation of its order; an error on one is logged and the next goes on.
+// SIGTERM ends it (die() is the default handler).
 extern "C" void hb_vacuum_worker_main(Datum arg) {
     VacuumOrder order;
     memcpy(&order, MyBgworkerEntry->bgw_extra, sizeof order);

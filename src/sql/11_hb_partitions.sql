@@ -34,7 +34,13 @@ REVOKE ALL ON @extschema@.hb_partitions FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON @extschema@.hb_partitions TO PUBLIC;
 ALTER TABLE @extschema@.hb_partitions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_partitions_read ON @extschema@.hb_partitions FOR SELECT USING (true);
+-- A row names a partition that exists, attached to a managed table the
+-- role owns: no one can claim a name another table will need.
 CREATE POLICY hb_partitions_insert ON @extschema@.hb_partitions FOR INSERT
-    WITH CHECK (@extschema@._hb_owns(parent));
+    WITH CHECK (@extschema@._hb_may_record(parent)
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                            JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) i.inhrelid
+                            WHERE i.inhparent OPERATOR(pg_catalog.=) parent::pg_catalog.oid
+                              AND k.relname OPERATOR(pg_catalog.=) partition_name::pg_catalog.name));
 CREATE POLICY hb_partitions_update ON @extschema@.hb_partitions FOR UPDATE
-    USING (@extschema@._hb_owns(parent)) WITH CHECK (@extschema@._hb_owns(parent));
+    USING (@extschema@._hb_owns(parent)) WITH CHECK (@extschema@._hb_may_record(parent));

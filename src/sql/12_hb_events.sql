@@ -22,6 +22,6 @@ GRANT USAGE ON SEQUENCE @extschema@.hb_events_id_seq TO PUBLIC;
 ALTER TABLE @extschema@.hb_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_events_read ON @extschema@.hb_events FOR SELECT USING (true);
 CREATE POLICY hb_events_insert ON @extschema@.hb_events FOR INSERT
-    WITH CHECK (@extschema@._hb_owns(parent));
+    WITH CHECK (@extschema@._hb_may_record(parent));
 CREATE POLICY hb_events_prune ON @extschema@.hb_events FOR DELETE
     USING (@extschema@._hb_owns(parent));

@@ -21,4 +21,4 @@ GRANT SELECT, INSERT, DELETE ON @extschema@.hb_quarantine TO PUBLIC;
 GRANT USAGE ON SEQUENCE @extschema@.hb_quarantine_id_seq TO PUBLIC;
 ALTER TABLE @extschema@.hb_quarantine ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_quarantine_owner ON @extschema@.hb_quarantine
-    USING (@extschema@._hb_owns(parent)) WITH CHECK (@extschema@._hb_owns(parent));
+    USING (@extschema@._hb_owns(parent)) WITH CHECK (@extschema@._hb_may_record(parent));

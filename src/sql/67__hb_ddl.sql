@@ -5,10 +5,11 @@
 -- is not granted in time, everything the statements did is undone and they
 -- are tried again after a backoff (the timeout times 1, 2, 4, ... with
 -- jitter), at most hb_lifecycle.ddl_lock_retries more times; then the error
--- says that nothing was changed. lock_wait, when given, replaces the
--- timeout (maintenance waits half of it for a drop; see there). Returns the
+-- says that nothing was changed. lock_wait and retries, when given,
+-- replace the setting (maintenance's drops; see there). Returns the
 -- attempts it took.
-CREATE FUNCTION @extschema@._hb_ddl(what text, statements text[], lock_wait interval DEFAULT NULL)
+CREATE FUNCTION @extschema@._hb_ddl(what text, statements text[], lock_wait interval DEFAULT NULL,
+                                    retries integer DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -21,6 +22,7 @@ DECLARE
 BEGIN
     SELECT * INTO cfg FROM @extschema@.hb_settings();
     cfg.ddl_lock_timeout := coalesce(lock_wait, cfg.ddl_lock_timeout);
+    cfg.ddl_lock_retries := coalesce(retries, cfg.ddl_lock_retries);
     LOOP
         BEGIN
             PERFORM set_config('lock_timeout',
@@ -45,6 +47,6 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_ddl(text, text[], interval) IS
+COMMENT ON FUNCTION @extschema@._hb_ddl(text, text[], interval, integer) IS
     'Internal: runs DDL under hb_lifecycle.ddl_lock_timeout, retried with backoff.';
-REVOKE ALL ON FUNCTION @extschema@._hb_ddl(text, text[], interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_ddl(text, text[], interval, integer) FROM PUBLIC;

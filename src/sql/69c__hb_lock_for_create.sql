@@ -13,11 +13,13 @@ AS $$
 DECLARE
     catchall regclass := (SELECT nullif(pt.partdefid, 0)::regclass FROM pg_partitioned_table pt
                           WHERE pt.partrelid = parent);
-    stmts text[] := ARRAY[format('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE', parent)];
+    -- ONLY: the partitions themselves are not locked (a VACUUM of one must
+    -- not stand in the way).
+    stmts text[] := ARRAY[format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', parent)];
 BEGIN
     PERFORM @extschema@._hb_require_create(parent);
     IF catchall IS NOT NULL THEN
-        stmts := stmts || format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', catchall);
+        stmts := stmts || format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', catchall);
     END IF;
     PERFORM @extschema@._hb_ddl(format('locking %s to create partitions', parent), stmts);
     RETURN true;

@@ -1,15 +1,17 @@
 -- _hb_create_slot: creates the partition [lo, hi) named name of a managed
 -- parent and records it, in the caller's transaction:
---   1. lock the catch-all partition (ATTACH needs it; inserts of rows that
---      have no partition wait, never longer than ddl_lock_timeout),
+--   1. lock the parent (SHARE UPDATE EXCLUSIVE, which the application's
+--      inserts do not wait for) and the catch-all partition (ATTACH needs it;
+--      inserts of rows that have no partition wait for it),
 --   2. create a plain table shaped like the parent, owned by its owner,
 --   3. move the catch-all's rows of [lo, hi) into it,
 --   4. attach it, which takes only SHARE UPDATE EXCLUSIVE on the parent, so
 --      the application's inserts into other partitions never wait.
 -- Creating a partition therefore never fails on a non-empty catch-all.
--- locked: the caller holds SHARE UPDATE EXCLUSIVE on the parent and ACCESS
--- EXCLUSIVE on the catch-all already (_hb_lock_for_create), so the
--- statements run as they are, with no lock to wait for.
+-- locked: the caller holds the locks of _hb_lock_for_create already (SHARE
+-- UPDATE EXCLUSIVE on the parent, then ACCESS EXCLUSIVE on the catch-all);
+-- otherwise this takes them, in that order, under ddl_lock_timeout with
+-- retries.
 -- Returns the rows moved out of the catch-all.
 CREATE FUNCTION @extschema@._hb_create_slot(parent regclass, name text, lo timestamptz, hi timestamptz,
                                             locked boolean DEFAULT false)
@@ -29,6 +31,7 @@ DECLARE
     stmts text[] := '{}';
     stmt text;
     moved bigint := 0;
+    saved_timeout text := current_setting('lock_timeout');
 BEGIN
     SELECT n.nspname, pg_get_userbyid(c.relowner), nullif(pt.partdefid, 0)::regclass
     INTO nsp, owner_name, catchall
@@ -38,10 +41,7 @@ BEGIN
     WHERE c.oid = cfg.parent;
     qualified := format('%I.%I', nsp, name);
     IF NOT locked THEN
-        PERFORM @extschema@._hb_require_create(cfg.parent);  -- _hb_lock_for_create did it
-    END IF;
-    IF catchall IS NOT NULL AND NOT locked THEN
-        stmts := stmts || format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', catchall);
+        PERFORM @extschema@._hb_lock_for_create(cfg.parent);
     END IF;
     stmts := stmts || format(
         'CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
@@ -56,21 +56,20 @@ BEGIN
     END IF;
     stmts := stmts || format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
                              cfg.parent, qualified, lo, hi);
-    IF locked THEN
-        FOREACH stmt IN ARRAY stmts LOOP
-            IF stmt LIKE 'SELECT %' THEN
-                EXECUTE stmt INTO moved;
-            ELSE
-                EXECUTE stmt;
-            END IF;
-        END LOOP;
-    ELSE
-        PERFORM @extschema@._hb_ddl(format('creating partition %s', qualified), stmts);
-        IF catchall IS NOT NULL THEN
-            -- Only moved rows are in it: no one else can write it before we commit.
-            EXECUTE format('SELECT count(*) FROM %s', qualified) INTO moved;
+    -- The locks on the parent and the catch-all are held; anything else the
+    -- DDL must lock (the table a foreign key references, for one) is waited
+    -- for no longer than ddl_lock_timeout.
+    PERFORM set_config('lock_timeout',
+                       (extract(epoch FROM (SELECT ddl_lock_timeout FROM @extschema@.hb_settings())) * 1000)::bigint
+                       || 'ms', true);
+    FOREACH stmt IN ARRAY stmts LOOP
+        IF stmt LIKE 'SELECT %' THEN
+            EXECUTE stmt INTO moved;
+        ELSE
+            EXECUTE stmt;
         END IF;
-    END IF;
+    END LOOP;
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     INSERT INTO @extschema@.hb_partitions (partition_name, parent, range_start, range_end, state)
     VALUES (name, cfg.parent, lo, hi, 'active')
     ON CONFLICT (partition_name) DO UPDATE

@@ -5,9 +5,10 @@
 -- is retried with backoff; a drop that cannot get the lock changes nothing
 -- and says so. device_last_status is not touched. Returns true when it
 -- dropped the partition, false when it was already dropped.
--- (_hb_drop_partition is the same with the lock wait as an argument, for
--- maintenance.)
-CREATE FUNCTION @extschema@._hb_drop_partition(partition text, lock_wait interval)
+-- (_hb_drop_partition is the same with the lock wait and retries as
+-- arguments, for maintenance.)
+CREATE FUNCTION @extschema@._hb_drop_partition(partition text, lock_wait interval,
+                                               retries integer DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
@@ -40,9 +41,20 @@ BEGIN
         RAISE NOTICE 'partition % was already dropped at %', partition, part.dropped_at;
         RETURN false;
     END IF;
+    -- The partition is the parent's child of that name in the parent's
+    -- schema (where hb_lifecycle creates them), bounds as recorded.
     SELECT k.oid::regclass INTO rel
     FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
-    WHERE i.inhparent = cfg.parent AND k.relname = partition;
+    JOIN pg_class pc ON pc.oid = i.inhparent
+    WHERE i.inhparent = cfg.parent AND k.relname = partition AND k.relnamespace = pc.relnamespace;
+    IF rel IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM @extschema@.hb_partition_bounds(rel) b
+            WHERE b.range_start = part.range_start AND b.range_end = part.range_end) THEN
+        RAISE EXCEPTION 'hb_drop_partition: the bounds of partition % are not the ones hb_partitions records', partition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Recorded: %s to %s.', part.range_start, part.range_end),
+                  HINT = 'It was detached and attached again with other bounds: drop it yourself if that is safe.';
+    END IF;
     IF rel IS NULL AND to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n
                                                     ON n.oid = c.relnamespace WHERE c.oid = cfg.parent),
                                           partition)) IS NOT NULL THEN
@@ -76,7 +88,7 @@ BEGIN
     WHERE p.partition_name = partition;
     IF rel IS NOT NULL THEN
         PERFORM @extschema@._hb_ddl(format('dropping partition %s', rel), ARRAY[format('DROP TABLE %s', rel)],
-                                    lock_wait);
+                                    lock_wait, retries);
     END IF;
     PERFORM @extschema@._hb_event(cfg.parent, 'drop', partition,
         jsonb_build_object('rows', part.row_count, 'bytes', part.bytes, 'archived', part.state = 'archived',
@@ -85,9 +97,9 @@ BEGIN
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_drop_partition(text, interval) IS
+COMMENT ON FUNCTION @extschema@._hb_drop_partition(text, interval, integer) IS
     'Internal: hb_drop_partition with a lock wait of its own.';
-REVOKE ALL ON FUNCTION @extschema@._hb_drop_partition(text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_drop_partition(text, interval, integer) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.hb_drop_partition(partition text)
 RETURNS boolean

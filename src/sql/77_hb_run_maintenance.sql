@@ -19,9 +19,10 @@
 --      closed last) from a background worker, since VACUUM cannot run in a
 --      function; ANALYZE them here when no worker slot is free.
 -- One table that fails does not stop the others: each failure is in the
--- summary's "errors". Reentrant: under a transaction-level advisory lock, a
--- second call while one runs returns {"skipped": "already running"} at
--- once; a cancelled or failing run releases the lock with its transaction.
+-- summary's "errors". Reentrant: under a transaction-level advisory lock
+-- (one per role), a second call by the same role while one runs returns
+-- {"skipped": "already running"} at once; a cancelled or failing run
+-- releases the lock with its transaction.
 CREATE FUNCTION @extschema@.hb_run_maintenance()
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
@@ -58,8 +59,10 @@ DECLARE
     msg text;
     code text;
 BEGIN
-    -- 'hb_l' 'ife': a key of our own in the database's advisory lock space.
-    IF NOT pg_try_advisory_xact_lock(1751326572, 6907493) THEN
+    -- A key of our own in the database's advisory lock space ('hb_l'), one
+    -- per role: a run covers the tables its role owns, and two owners'
+    -- nightly jobs must not skip each other.
+    IF NOT pg_try_advisory_xact_lock(1751326572, (current_user::regrole::oid::bigint % 2147483647)::int) THEN
         RETURN jsonb_build_object('skipped', 'already running');
     END IF;
     SELECT * INTO settings FROM @extschema@.hb_settings();
@@ -117,15 +120,23 @@ BEGIN
             CONTINUE;
         END IF;
         BEGIN
-            IF @extschema@._hb_drop_partition(part.partition_name, settings.ddl_lock_timeout / 2) THEN
+            -- Once a drop lock is held, a drop that cannot get its own lock at
+            -- once is not retried (no backoff sleep while inserts wait): it
+            -- waits for the next run.
+            IF @extschema@._hb_drop_partition(part.partition_name, settings.ddl_lock_timeout / 2,
+                                              CASE WHEN first_drop IS NULL THEN NULL ELSE 0 END) THEN
                 dropped := dropped || part.partition_name;
                 first_drop := coalesce(first_drop, clock_timestamp());
             END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
-            errors := errors || jsonb_build_object('parent', part.parent::text, 'step', 'drop',
-                                                   'partition', part.partition_name,
-                                                   'sqlstate', code, 'error', msg);
+            IF code = '55P03' AND first_drop IS NOT NULL THEN
+                deferred := deferred || part.partition_name;
+            ELSE
+                errors := errors || jsonb_build_object('parent', part.parent::text, 'step', 'drop',
+                                                       'partition', part.partition_name,
+                                                       'sqlstate', code, 'error', msg);
+            END IF;
         END;
     END LOOP;
 
@@ -149,6 +160,7 @@ BEGIN
         vacuum_queued := @extschema@.hb_vacuum_later(hot);
         IF vacuum_queued = 0 THEN
             FOREACH rel IN ARRAY hot LOOP
+                CONTINUE WHEN NOT @extschema@._hb_owns(rel);  -- as VACUUM would skip it
                 EXECUTE format('ANALYZE %s', rel);
                 analyzed := analyzed + 1;
             END LOOP;

@@ -2,7 +2,7 @@
 -- error that changes nothing; drops what is, recording it, without touching
 -- device_last_status. Only the table's owner (or a superuser) may.
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -115,6 +115,29 @@ SELECT is(hb_drop_partition((SELECT p FROM old)), false, 'dropping it again does
 SELECT hb_configure('heartbeats', archive => true);
 UPDATE hb_partitions SET state = 'archived' WHERE partition_name = pg_temp.slot(now() - interval '16 days');
 SELECT ok(hb_drop_partition(pg_temp.slot(now() - interval '16 days')), 'an archived partition past the retention is dropped');
+
+-- ------------------------------------------------------------ metadata cannot be forged
+SET ROLE hb_drop_app;
+CREATE TEMP TABLE squat ();
+SELECT throws_ok($$INSERT INTO hb_partitions (partition_name, parent, range_start, range_end)
+                   VALUES ('hb_2099_01_01', 'pg_temp.squat', '2099-01-01', '2099-01-02')$$, '42501', NULL,
+    'a role cannot record a partition for a table that is not managed (a name another table will need)');
+RESET ROLE;
+SET ROLE hb_drop_owner;
+SELECT throws_ok($$INSERT INTO hb_partitions (partition_name, parent, range_start, range_end)
+                   VALUES ('hb_2099_01_01', 'heartbeats', '2099-01-01', '2099-01-02')$$, '42501', NULL,
+    'nor its owner a partition that does not exist');
+RESET ROLE;
+
+-- ------------------------------------------------------------ bounds changed by hand
+SELECT format('ALTER TABLE heartbeats DETACH PARTITION %I', pg_temp.slot(now() - interval '19 days')) \gexec
+SELECT format('ALTER TABLE heartbeats ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+              pg_temp.slot(now() - interval '19 days'), date_trunc('day', now() - interval '19 days'),
+              date_trunc('day', now() - interval '19 days') + interval '12 hours') \gexec
+SELECT throws_ok(format($$SELECT hb_drop_partition(%L)$$, pg_temp.slot(now() - interval '19 days')), '55000',
+    format('hb_drop_partition: the bounds of partition %s are not the ones hb_partitions records',
+           pg_temp.slot(now() - interval '19 days')),
+    'a partition attached again with other bounds is not dropped on the strength of the recorded ones');
 
 -- ------------------------------------------------------------ detached by hand
 SELECT format('ALTER TABLE heartbeats DETACH PARTITION %I', pg_temp.slot(now() - interval '18 days')) \gexec
