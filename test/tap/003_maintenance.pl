@@ -82,6 +82,22 @@ is($node->safe_psql('postgres', qq{SELECT last_autovacuum IS NULL AND last_autoa
                                    FROM pg_stat_all_tables WHERE relid = '$today'::regclass}),
     't', 'it was a VACUUM run as a command, not autovacuum (which is off)');
 
+# 1b. The same for a table whose owner cannot log in (a worker cannot
+#     connect as such a role): its own maintenance still gets it vacuumed.
+$node->safe_psql('postgres', q{
+    CREATE ROLE fleet_nologin NOLOGIN;
+    GRANT CREATE ON SCHEMA public TO fleet_nologin;
+    CREATE TABLE fleet_b (device_id bigint NOT NULL, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+    ALTER TABLE fleet_b OWNER TO fleet_nologin;
+    SELECT hb_manage('fleet_b', premake => 0, last_status_table => 'fleet_b_last', partition_prefix => 'fb');
+});
+my $fb_today = $node->safe_psql('postgres',
+    q{SELECT to_char((now() AT TIME ZONE 'UTC')::date, '"fb_"YYYY_MM_DD')});
+my $fb_summary = $node->safe_psql('postgres', 'SET ROLE fleet_nologin; SELECT hb_run_maintenance()');
+like($fb_summary, qr/"vacuum_queued": [1-9]/, "a NOLOGIN owner's maintenance hands its partitions to the worker");
+ok(poll_until(qq{SELECT last_vacuum IS NOT NULL FROM pg_stat_all_tables WHERE relid = '$fb_today'::regclass}, 60),
+    'and the worker vacuums them');
+
 # 2. Reentrancy: a second run while one is in progress is skipped at once.
 my $first = $node->background_psql('postgres');
 $first->query_safe('BEGIN');
