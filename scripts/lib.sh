@@ -16,7 +16,7 @@ HB_PACKAGES=(
     postgresql-15 postgresql-server-dev-15 postgresql-contrib
     postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libipc-run-perl libcurl4-openssl-dev libssl-dev zlib1g-dev libmicrohttpd-dev
-    valgrind
+    valgrind awscli
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

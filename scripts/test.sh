@@ -3,13 +3,14 @@
 # fails:
 #   format     clang-format --Werror over the C++ sources (.clang-format)
 #   unit       GoogleTest unit tests of the pure C++ parts (CMake + ctest)
+#   s3         the S3 client against moto_server with signature checks (test/s3)
 #   regress    pg_regress, sql/ + expected/
 #   isolation  pg_isolation_regress, test/isolation/
 #   tap        PostgreSQL's TAP framework (crash/restart), test/tap/*.pl
 #   pgtap      pgTAP files run by pg_prove, test/pgtap/*.sql
 #   memcheck   valgrind memcheck of a backend running the triggers' paths
 #
-#   scripts/test.sh [format|unit|regress|isolation|tap|pgtap|memcheck ...]   (default: all)
+#   scripts/test.sh [format|unit|s3|regress|isolation|tap|pgtap|memcheck ...]   (default: all)
 #
 # On a fresh Debian 12 machine run it as root: it installs what is missing
 # with apt-get, builds and installs the extension, and runs PostgreSQL as the
@@ -19,7 +20,7 @@ set -euo pipefail
 source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(format unit regress isolation tap pgtap memcheck)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(format unit s3 regress isolation tap pgtap memcheck)
 wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 ensure_packages
@@ -36,7 +37,7 @@ if wants format; then
     log "clang-format"
     rc=0
     (cd "$HB_ROOT" && clang-format --dry-run --Werror src/*.cpp src/*.hpp src/core/*.cpp \
-        src/core/*.hpp test/unit/*.cpp) || rc=$?
+        src/core/*.hpp test/unit/*.cpp test/s3/*.cpp) || rc=$?
     record format $rc
 fi
 
@@ -51,6 +52,18 @@ if wants unit; then
             ctest --test-dir "$WORK/unit-build" --output-on-failure
     } || rc=$?
     record unit $rc
+fi
+
+if wants s3; then
+    log "S3 client against moto_server (signatures checked)"
+    rc=0
+    {
+        [ -x "$WORK/unit-build/hb_s3_tests" ] ||
+            { cmake -S "$HB_ROOT" -B "$WORK/unit-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                  -DHB_WERROR=ON >/dev/null &&
+                  cmake --build "$WORK/unit-build" -j"$(nproc)" --target hb_s3_tests >/dev/null; }
+    } && bash "$HB_ROOT/test/s3/run.sh" "$WORK/unit-build" "$WORK/s3" || rc=$?
+    record s3 $rc
 fi
 
 if wants regress || wants isolation || wants tap || wants pgtap || wants memcheck; then
