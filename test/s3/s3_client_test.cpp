@@ -2,6 +2,7 @@
 // (moto_server, started by test/s3/run.sh, which passes HB_S3_ENDPOINT,
 // HB_S3_ACCESS_KEY_ID and HB_S3_SECRET_ACCESS_KEY of a user it created).
 #include "core/archive_stream.hpp"
+#include "core/archive_writer.hpp"
 #include "core/manifest.hpp"
 #include "core/s3_client.hpp"
 
@@ -150,4 +151,38 @@ TEST_F(S3, AServerThatIsDownIsRetriedThenReported) {
     EXPECT_EQ(put.attempts, 3);
     EXPECT_EQ(waits.size(), 2u);
     EXPECT_NE(put.error.find("connect"), std::string::npos) << put.error;
+}
+
+TEST_F(S3, ArchiveFileAboveThePartSizeGoesMultipart) {
+    S3Client s3(config());
+    const std::string key = "hb/public.heartbeats/hb_2026_11_03/part-00000.csv";
+    ArchiveFileWriter w(make_s3_sink(s3, bucket, key, kMinPartBytes), "part-00000.csv", false);
+    std::string row = "1,2026-11-03 10:00:00+00,ok,{\"temp_c\": 21}\n";
+    std::string all;
+    while (all.size() < 2 * kMinPartBytes + 1234) {
+        w.write(row);
+        all += row;
+    }
+    ManifestFile f = w.finish();
+    S3Result get;
+    std::string got = fetch(s3, bucket, key, &get);
+    ASSERT_TRUE(get.ok()) << get.error;
+    EXPECT_EQ(got, all);
+    EXPECT_EQ(f.bytes, all.size());
+    Sha256 sha;
+    sha.update(all);
+    EXPECT_EQ(f.sha256, sha.hex_final());
+    // Its ETag is a multipart one: <md5>-<parts>.
+    EXPECT_NE(s3.head_object(bucket, key).etag.find("-3"), std::string::npos);
+}
+
+TEST_F(S3, AnAbortedArchiveFileLeavesNoObject) {
+    S3Client s3(config());
+    const std::string key = "hb/public.heartbeats/hb_2026_11_04/part-00000.csv";
+    {
+        ArchiveFileWriter w(make_s3_sink(s3, bucket, key, kMinPartBytes), "part-00000.csv", false);
+        w.write(std::string(kMinPartBytes + 10, 'x'));  // one part uploaded
+        w.abort();
+    }
+    EXPECT_EQ(s3.head_object(bucket, key).status, 404);
 }
