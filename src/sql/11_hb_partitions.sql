@@ -31,13 +31,20 @@ COMMENT ON TABLE @extschema@.hb_partitions IS
     'Partitions of hb_lifecycle''s managed tables and where each is in its lifecycle.';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.hb_partitions', '');
 REVOKE ALL ON @extschema@.hb_partitions FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON @extschema@.hb_partitions TO PUBLIC;
+GRANT SELECT, INSERT ON @extschema@.hb_partitions TO PUBLIC;
+-- Not partition_name nor parent: a row cannot be renamed onto a name
+-- another table will need.
+GRANT UPDATE (range_start, range_end, state, row_count, bytes, sha256, checksum_manifest_url,
+              attempts, last_error, created_at, archived_at, dropped_at, adopted, stats_at)
+    ON @extschema@.hb_partitions TO PUBLIC;
 ALTER TABLE @extschema@.hb_partitions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_partitions_read ON @extschema@.hb_partitions FOR SELECT USING (true);
 -- A row names a partition that exists, attached to a managed table the
--- role owns: no one can claim a name another table will need.
+-- role owns, by a name not in another managed table's scheme: no one can
+-- claim a name another table will need.
 CREATE POLICY hb_partitions_insert ON @extschema@.hb_partitions FOR INSERT
     WITH CHECK (@extschema@._hb_may_record(parent)
+                AND NOT @extschema@._hb_others_name(parent, partition_name)
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
                             JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) i.inhrelid
                             WHERE i.inhparent OPERATOR(pg_catalog.=) parent::pg_catalog.oid

@@ -42,9 +42,7 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
                            WHERE p.partition_name = part.name AND p.parent <> cfg.parent)
            -- nor a name in another managed table's scheme, which it will need
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.hb_config o
-                           WHERE o.parent <> cfg.parent
-                             AND part.name LIKE replace(o.partition_prefix, '_', '\_') || '\_%') THEN
+           AND NOT @extschema@._hb_others_name(cfg.parent, part.name) THEN
             INSERT INTO @extschema@.hb_partitions AS p
                 (partition_name, parent, range_start, range_end, state, adopted)
             VALUES (part.name, cfg.parent, part.range_start, part.range_end, 'active', true)

@@ -32,10 +32,19 @@ BEGIN
     IF catchall IS NULL THEN
         RETURN jsonb_build_object('catchall_rows', 0);
     END IF;
+    -- Locks in the order every creation takes them: the parent (SHARE
+    -- UPDATE EXCLUSIVE; inserts do not wait for it) before the catch-all is
+    -- touched at all, then, when there is work, the catch-all (ACCESS
+    -- EXCLUSIVE) for the whole triage, so that no row arrives between the
+    -- quarantine and the creation of partitions.
+    PERFORM @extschema@._hb_ddl(format('locking %s to empty its catch-all', cfg.parent),
+                                ARRAY[format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', cfg.parent)]);
     EXECUTE format('SELECT count(*) FROM ONLY %s', catchall) INTO found_rows;
     IF found_rows = 0 THEN
         RETURN jsonb_build_object('catchall_rows', 0);
     END IF;
+    PERFORM @extschema@._hb_lock_for_create(cfg.parent);
+    EXECUTE format('SELECT count(*) FROM ONLY %s', catchall) INTO found_rows;
     SELECT * INTO settings FROM @extschema@.hb_settings();
     quarantined := @extschema@.hb_take_catchall_rows(catchall, cfg.parent, cfg.time_column,
                        NULL, now() - cfg.retention, NULL,
@@ -45,8 +54,10 @@ BEGIN
                        format('more than hb_lifecycle.max_future (%s) in the future', justify_hours(settings.max_future)));
     FOR slot IN EXECUTE format(
         'SELECT DISTINCT s.partition_name, s.range_start, s.range_end '
-        'FROM ONLY %s h, @extschema@.hb_partition_slot(%L, %L, h.%I) s ORDER BY s.range_start',
-        catchall, cfg.granularity, cfg.partition_prefix, cfg.time_column)
+        'FROM ONLY %s h, @extschema@.hb_partition_slot(%L, %L, h.%I) s '
+        'WHERE h.%I >= $1 AND h.%I < $2 ORDER BY s.range_start',
+        catchall, cfg.granularity, cfg.partition_prefix, cfg.time_column, cfg.time_column, cfg.time_column)
+        USING now() - cfg.retention, now() + settings.max_future
     LOOP
         IF (SELECT p.state = 'dropped' AND p.archived_at IS NOT NULL FROM @extschema@.hb_partitions p
             WHERE p.parent = cfg.parent AND p.range_start = slot.range_start
@@ -56,7 +67,7 @@ BEGIN
                 format('partition %s was archived and dropped', slot.partition_name));
         ELSE
             n := @extschema@._hb_create_missing(cfg.parent, slot.partition_name,
-                                                slot.range_start, slot.range_end);
+                                                slot.range_start, slot.range_end, true, true);
             IF n IS NOT NULL THEN
                 moved := moved + n;
                 created := created || slot.partition_name;

@@ -11,8 +11,9 @@
 --      where archiving is off), last, so that the ACCESS EXCLUSIVE lock each
 --      drop takes on its parent is held for as short a time as possible;
 --      and no longer than half of ddl_lock_timeout, with each drop waiting
---      at most the other half for its lock: the application's inserts
---      never wait longer than ddl_lock_timeout. What does not fit is in
+--      at most the other half for its lock, once (a drop that cannot get it
+--      ends this run's drops): the application's inserts never wait much
+--      longer than ddl_lock_timeout. What does not fit is in
 --      "drops_deferred", for the next run;
 --   7. delete hb_events older than hb_lifecycle.events_retention;
 --   8. VACUUM (ANALYZE) the hot partitions (the current and the one that
@@ -46,6 +47,8 @@ DECLARE
     waiting text[] := '{}';
     deferred text[] := '{}';
     first_drop timestamptz;
+    drops_stopped boolean := false;
+    saved_timeout text := current_setting('lock_timeout');
     hot regclass[] := '{}';
     catchall_rows bigint := 0;
     moved bigint := 0;
@@ -66,6 +69,10 @@ BEGIN
         RETURN jsonb_build_object('skipped', 'already running');
     END IF;
     SELECT * INTO settings FROM @extschema@.hb_settings();
+    -- Every lock the run waits for, it waits for no longer than
+    -- ddl_lock_timeout: it may hold locks the application's inserts need
+    -- (a catch-all, a drop's) while it waits.
+    PERFORM set_config('lock_timeout', (extract(epoch FROM settings.ddl_lock_timeout) * 1000)::bigint || 'ms', true);
 
     FOR cfg IN SELECT * FROM @extschema@.hb_config c WHERE @extschema@._hb_owns(c.parent)
                ORDER BY c.parent::text
@@ -115,23 +122,28 @@ BEGIN
         -- run commits: once the first has been held for half of
         -- ddl_lock_timeout (each drop waits at most the other half for its
         -- lock), or 100 drops are done, the rest waits for the next run.
-        IF cardinality(dropped) >= 100 OR clock_timestamp() - first_drop > settings.ddl_lock_timeout / 2 THEN
+        IF drops_stopped OR cardinality(dropped) >= 100
+           OR clock_timestamp() - first_drop > settings.ddl_lock_timeout / 2 THEN
             deferred := deferred || part.partition_name;
             CONTINUE;
         END IF;
         BEGIN
-            -- Once a drop lock is held, a drop that cannot get its own lock at
-            -- once is not retried (no backoff sleep while inserts wait): it
-            -- waits for the next run.
-            IF @extschema@._hb_drop_partition(part.partition_name, settings.ddl_lock_timeout / 2,
-                                              CASE WHEN first_drop IS NULL THEN NULL ELSE 0 END) THEN
+            -- One attempt, no retries: a run may hold locks inserts wait for
+            -- (this run's drops, a catch-all), so it does not sleep and try
+            -- again; a drop that cannot get its lock in time stops the drops
+            -- of this run, and the next run does them.
+            IF @extschema@._hb_drop_partition(part.partition_name, settings.ddl_lock_timeout / 2, 0) THEN
                 dropped := dropped || part.partition_name;
                 first_drop := coalesce(first_drop, clock_timestamp());
             END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
-            IF code = '55P03' AND first_drop IS NOT NULL THEN
+            IF code = '55P03' THEN
+                drops_stopped := true;
                 deferred := deferred || part.partition_name;
+                errors := errors || jsonb_build_object('parent', part.parent::text, 'step', 'drop',
+                                                       'partition', part.partition_name,
+                                                       'sqlstate', code, 'error', msg);
             ELSE
                 errors := errors || jsonb_build_object('parent', part.parent::text, 'step', 'drop',
                                                        'partition', part.partition_name,
@@ -167,6 +179,7 @@ BEGIN
         END IF;
     END IF;
 
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     RETURN jsonb_build_object(
         'parents', parents,
         'created', to_jsonb(created),

@@ -2,7 +2,7 @@
 -- error that changes nothing; drops what is, recording it, without touching
 -- device_last_status. Only the table's owner (or a superuser) may.
 BEGIN;
-SELECT plan(36);
+SELECT plan(39);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -129,6 +129,26 @@ SELECT throws_ok($$INSERT INTO hb_partitions (partition_name, parent, range_star
     'nor its owner a partition that does not exist');
 RESET ROLE;
 
+SET ROLE hb_drop_owner;
+SELECT throws_ok($$UPDATE hb_partitions SET partition_name = 'hb_2099_01_02' WHERE parent = 'heartbeats'::regclass$$,
+    '42501', NULL, 'a recorded partition cannot be renamed (onto a name another table will need)');
+RESET ROLE;
+-- Another owner's table cannot take a name of this table's scheme.
+CREATE TABLE other_fleet (device_id bigint NOT NULL, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+ALTER TABLE other_fleet OWNER TO hb_drop_stranger;
+SELECT hb_manage('other_fleet', premake => 0, partition_prefix => 'ot', last_status_table => 'other_fleet_last');
+CREATE TABLE hb_2099_02_01 PARTITION OF other_fleet FOR VALUES FROM ('2099-02-01') TO ('2099-02-02');
+ALTER TABLE hb_2099_02_01 OWNER TO hb_drop_stranger;
+SET ROLE hb_drop_stranger;
+SELECT throws_ok($$INSERT INTO hb_partitions (partition_name, parent, range_start, range_end)
+                   VALUES ('hb_2099_02_01', 'other_fleet', '2099-02-01', '2099-02-02')$$, '42501', NULL,
+    'an owner cannot record a partition under a name of another managed table''s scheme');
+RESET ROLE;
+SELECT ok((SELECT hb_run_maintenance()->'unmatched') ? 'hb_2099_02_01'
+          AND NOT EXISTS (SELECT 1 FROM hb_partitions WHERE partition_name = 'hb_2099_02_01'),
+    '... nor does adoption record it: it is reported');
+DROP TABLE hb_2099_02_01;
+
 -- ------------------------------------------------------------ bounds changed by hand
 SELECT format('ALTER TABLE heartbeats DETACH PARTITION %I', pg_temp.slot(now() - interval '19 days')) \gexec
 SELECT format('ALTER TABLE heartbeats ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
@@ -156,7 +176,7 @@ DROP TABLE unmanaged;
 SELECT is((SELECT count(*)::int FROM hb_partitions WHERE partition_name = 'unmanaged_p'), 0,
     'dropping an unmanaged partition leaves hb_partitions alone');
 DROP TABLE heartbeats;
-SELECT is((SELECT count(*)::int FROM hb_partitions), 0,
+SELECT is((SELECT count(*)::int FROM hb_partitions WHERE parent <> 'other_fleet'::regclass), 0,
     'dropping a managed table removes its partitions from hb_partitions');
 
 SELECT * FROM finish();
