@@ -67,5 +67,13 @@ SELECT hb_unmanage('heartbeats');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE '%hb_lifecycle%';
 SELECT hb_unmanage('heartbeats');
 
+-- The DDL event trigger keeps its query's plan, which names the
+-- extension's schema: a renamed schema gets a new plan, and DDL goes on.
+CREATE TABLE rename_probe_1 (a int);
+ALTER SCHEMA public RENAME TO hb_renamed;
+CREATE TABLE hb_renamed.rename_probe_2 (a int);
+ALTER TABLE hb_renamed.rename_probe_1 ADD COLUMN b int;
+ALTER SCHEMA hb_renamed RENAME TO public;
+DROP TABLE rename_probe_1, rename_probe_2;
 DROP TABLE heartbeats, device_last_status, last_status_b, plain, by_list, naive, floaty;
 DROP EXTENSION hb_lifecycle;

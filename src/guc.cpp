@@ -19,6 +19,7 @@ int ddl_lock_timeout_ms = 2000;
 int ddl_lock_retries = 3;
 int events_retention_s = 30 * 86400;
 int max_future_s = 7 * 86400;
+int max_drops_per_run = 100;
 
 void define() {
     DefineCustomBoolVariable(
@@ -53,6 +54,13 @@ void define() {
         "a wrong clock) or older than the retention, which it moves to hb_quarantine.",
         &max_future_s, 7 * 86400, 3600, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
 
+    DefineCustomIntVariable(
+        "hb_lifecycle.max_drops_per_run",
+        "Most partitions one hb_run_maintenance() drops; the rest wait for the next run.",
+        "Each drop keeps an ACCESS EXCLUSIVE lock on its table until the run commits, and "
+        "takes locks of its own: this bounds both (so does half of ddl_lock_timeout).",
+        &max_drops_per_run, 100, 1, 100000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+
     MarkGUCPrefixReserved("hb_lifecycle");
 }
 
@@ -71,7 +79,8 @@ PG_FUNCTION_INFO_V1(hb_settings);
 }
 
 // hb_settings(OUT ddl_lock_timeout interval, OUT ddl_lock_retries integer,
-//   OUT events_retention interval, OUT max_future interval): the lifecycle's
+//   OUT events_retention interval, OUT max_future interval,
+//   OUT max_drops_per_run integer): the lifecycle's
 // settings, typed (current_setting() gives text with units, and fails in a
 // session that has not loaded the library yet).
 extern "C" Datum hb_settings(PG_FUNCTION_ARGS) {
@@ -80,11 +89,12 @@ extern "C" Datum hb_settings(PG_FUNCTION_ARGS) {
         TupleDesc desc;
         if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
             elog(ERROR, "hb_settings: return type must be a row type");
-        Datum values[4] = {seconds_interval(int64{ddl_lock_timeout_ms} * 1000),
+        Datum values[5] = {seconds_interval(int64{ddl_lock_timeout_ms} * 1000),
                            Int32GetDatum(ddl_lock_retries),
                            seconds_interval(int64{events_retention_s} * USECS_PER_SEC),
-                           seconds_interval(int64{max_future_s} * USECS_PER_SEC)};
-        bool nulls[4] = {false, false, false, false};
+                           seconds_interval(int64{max_future_s} * USECS_PER_SEC),
+                           Int32GetDatum(max_drops_per_run)};
+        bool nulls[5] = {false, false, false, false, false};
         return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
     });
 }

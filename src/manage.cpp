@@ -702,7 +702,16 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         // partitions (ATTACH reports the parent), or its last-status table.
         // It runs after every CREATE TABLE and ALTER TABLE (a range of new
         // partitions is two of them each): the plan is kept.
+        // (The query names the extension's schema: a renamed schema gets a
+        // new plan.)
         static SPIPlanPtr commands_plan = nullptr;
+        static char *commands_plan_schema = nullptr;
+        if (commands_plan != nullptr && strcmp(commands_plan_schema, ext) != 0) {
+            SPI_freeplan(commands_plan);
+            commands_plan = nullptr;
+            pfree(commands_plan_schema);
+            commands_plan_schema = nullptr;
+        }
         if (commands_plan == nullptr) {
             appendStringInfo(
                 &sql,
@@ -722,6 +731,7 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
             if (prepared == nullptr || SPI_keepplan(prepared) != 0)
                 elog(ERROR, "hb_lifecycle: cannot prepare the DDL event trigger's query");
             commands_plan = prepared;
+            commands_plan_schema = MemoryContextStrdup(TopMemoryContext, ext);
         }
         spi_run_plan(&env, commands_plan, "the DDL event trigger's query", SPI_OK_SELECT);
         int n = static_cast<int>(SPI_processed);

@@ -1,8 +1,8 @@
 -- hb_settings: the partition lifecycle's settings, typed.
 CREATE FUNCTION @extschema@.hb_settings(
     OUT ddl_lock_timeout interval, OUT ddl_lock_retries integer,
-    OUT events_retention interval, OUT max_future interval)
+    OUT events_retention interval, OUT max_future interval, OUT max_drops_per_run integer)
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'hb_settings';
 COMMENT ON FUNCTION @extschema@.hb_settings() IS
-    'hb_lifecycle.ddl_lock_timeout, ddl_lock_retries, events_retention and max_future, typed.';
+    'hb_lifecycle.ddl_lock_timeout, ddl_lock_retries, events_retention, max_future and max_drops_per_run, typed.';

@@ -22,7 +22,10 @@ DECLARE
 BEGIN
     SELECT * INTO cfg FROM @extschema@.hb_settings();
     cfg.ddl_lock_timeout := coalesce(lock_wait, cfg.ddl_lock_timeout);
-    cfg.ddl_lock_retries := coalesce(retries, cfg.ddl_lock_retries);
+    -- hb_run_maintenance() asks for one attempt everywhere (it may hold
+    -- locks the application waits for while a retry would sleep).
+    cfg.ddl_lock_retries := coalesce(retries, nullif(current_setting('hb_lifecycle_run.ddl_lock_retries', true), '')::integer,
+                                     cfg.ddl_lock_retries);
     LOOP
         BEGIN
             PERFORM set_config('lock_timeout',

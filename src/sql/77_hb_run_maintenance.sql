@@ -73,6 +73,11 @@ BEGIN
     -- ddl_lock_timeout: it may hold locks the application's inserts need
     -- (a catch-all, a drop's) while it waits.
     PERFORM set_config('lock_timeout', (extract(epoch FROM settings.ddl_lock_timeout) * 1000)::bigint || 'ms', true);
+    -- And it tries each lock once: a table it cannot lock in time is an
+    -- error of that table's, retried by the next run, while the locks this
+    -- run already holds (a catch-all, a drop's) would make a retry's
+    -- backoff sleep an insert's wait.
+    PERFORM set_config('hb_lifecycle_run.ddl_lock_retries', '0', true);
 
     FOR cfg IN SELECT * FROM @extschema@.hb_config c WHERE @extschema@._hb_owns(c.parent)
                ORDER BY c.parent::text
@@ -121,8 +126,9 @@ BEGIN
         -- Each drop's ACCESS EXCLUSIVE lock on its table stays until this
         -- run commits: once the first has been held for half of
         -- ddl_lock_timeout (each drop waits at most the other half for its
-        -- lock), or 100 drops are done, the rest waits for the next run.
-        IF drops_stopped OR cardinality(dropped) >= 100
+        -- lock), or hb_lifecycle.max_drops_per_run drops are done, the rest
+        -- waits for the next run.
+        IF drops_stopped OR cardinality(dropped) >= settings.max_drops_per_run
            OR clock_timestamp() - first_drop > settings.ddl_lock_timeout / 2 THEN
             deferred := deferred || part.partition_name;
             CONTINUE;
@@ -165,21 +171,35 @@ BEGIN
             ORDER BY p.range_start DESC LIMIT 2) h
         WHERE @extschema@._hb_owns(c.parent));
 
-    DELETE FROM @extschema@.hb_events e WHERE e.at < now() - settings.events_retention;
-    GET DIAGNOSTICS pruned = ROW_COUNT;
+    -- The last steps fail on their own: a lock they cannot get in time
+    -- (another pruner, a VACUUM) must not undo the run's work.
+    BEGIN
+        DELETE FROM @extschema@.hb_events e WHERE e.at < now() - settings.events_retention;
+        GET DIAGNOSTICS pruned = ROW_COUNT;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
+        errors := errors || jsonb_build_object('step', 'prune events', 'sqlstate', code, 'error', msg);
+    END;
 
     IF cardinality(hot) > 0 THEN
         vacuum_queued := @extschema@.hb_vacuum_later(hot);
         IF vacuum_queued = 0 THEN
             FOREACH rel IN ARRAY hot LOOP
                 CONTINUE WHEN NOT @extschema@._hb_owns(rel);  -- as VACUUM would skip it
-                EXECUTE format('ANALYZE %s', rel);
-                analyzed := analyzed + 1;
+                BEGIN
+                    EXECUTE format('ANALYZE %s', rel);
+                    analyzed := analyzed + 1;
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
+                    errors := errors || jsonb_build_object('step', 'analyze', 'relation', rel::text,
+                                                           'sqlstate', code, 'error', msg);
+                END;
             END LOOP;
         END IF;
     END IF;
 
     PERFORM set_config('lock_timeout', saved_timeout, true);
+    PERFORM set_config('hb_lifecycle_run.ddl_lock_retries', '', true);
     RETURN jsonb_build_object(
         'parents', parents,
         'created', to_jsonb(created),

@@ -2,7 +2,7 @@
 -- stopping the others, counts of closed partitions, events pruned; and the
 -- privileges and pg_dump registration of the lifecycle.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -76,15 +76,19 @@ SELECT is((SELECT count(*)::int FROM fleet_a_last), 3, 'and device_last_status k
 
 -- ------------------------------------------------------------ a backlog of drops
 -- Each drop keeps an ACCESS EXCLUSIVE lock on the table until the run
--- commits: a run drops at most 100 (and for at most half of
--- ddl_lock_timeout); the rest goes in the next.
+-- commits: a run drops at most hb_lifecycle.max_drops_per_run (100) (and
+-- for at most half of ddl_lock_timeout); the rest goes in the next.
 SELECT hb_configure('fleet_b', retention => '1000 days');
 SELECT count(*) FROM hb_create_partitions('fleet_b', now() - interval '200 days', now() - interval '91 days');
 SELECT hb_configure('fleet_b', retention => '30 days', archive => false);
 CREATE TEMP TABLE run5 AS SELECT hb_run_maintenance() AS r;
 SELECT results_eq($$SELECT jsonb_array_length(r->'dropped'), jsonb_array_length(r->'drops_deferred') FROM run5$$,
     $$VALUES (100, 10)$$, 'a run drops at most 100 partitions and defers the rest');
-SELECT is((SELECT jsonb_array_length(hb_run_maintenance()->'dropped')), 10, 'the next run drops the rest');
+SET hb_lifecycle.max_drops_per_run = 4;
+SELECT is((SELECT jsonb_array_length(hb_run_maintenance()->'dropped')), 4,
+    'hb_lifecycle.max_drops_per_run sets how many');
+RESET hb_lifecycle.max_drops_per_run;
+SELECT is((SELECT jsonb_array_length(hb_run_maintenance()->'dropped')), 6, 'the next run drops the rest');
 
 -- ------------------------------------------------------------ events are pruned
 INSERT INTO hb_events (at, event, partition_name, parent) VALUES
