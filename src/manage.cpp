@@ -82,11 +82,6 @@ bool query_exists(SpiEnv *env, const char *sql, Oid argtype, Datum arg) {
     return SPI_processed > 0;
 }
 
-char *qualified(Oid relid) {
-    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-                                      get_rel_name(relid));
-}
-
 // Whether relation relid has a trigger of that name (from its relcache
 // entry: no catalog query).
 bool trigger_exists(Oid relid, const char *name) {
@@ -123,7 +118,7 @@ void drop_triggers(SpiEnv *env, const TriggerSpec *triggers, size_t n, const cha
 void install_statement_triggers(SpiEnv *env, Oid relid, const char *ext) {
     if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
         return;
-    const char *rel = qualified(relid);
+    const char *rel = qualified_relation_name(relid);
     for (const TriggerSpec &trig : kStatementTriggers)
         if (!trigger_exists(relid, trig.name))
             create_trigger(env, trig, rel, ext);
@@ -140,38 +135,13 @@ List *tree_of(Oid relid) {
     return out;
 }
 
-// The statement triggers every relation of root's tree lacks. One catalog
-// query for the tree, not one per relation: this runs after every CREATE
-// TABLE and ALTER TABLE on a managed tree, which may have hundreds of
-// partitions.
+// The statement triggers every relation of root's tree lacks (a relcache
+// look-up per relation, no catalog query).
 void install_tree_triggers(SpiEnv *env, Oid root, const char *ext) {
-    Oid types[2] = {REGCLASSOID, INT4OID};
-    Datum args[2] = {ObjectIdGetDatum(root), Int32GetDatum(lengthof(kStatementTriggers))};
-    StringInfoData names;
-    initStringInfo(&names);
-    for (const TriggerSpec &trig : kStatementTriggers)
-        appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", quote_literal_cstr(trig.name));
-    char *sql = psprintf(
-        "SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t "
-        "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid "
-        "WHERE c.relkind OPERATOR(pg_catalog.<>) 'f' "
-        "AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g "
-        "WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid AND g.tgname IN (%s)) "
-        "OPERATOR(pg_catalog.<) $2",
-        names.data);
-    spi_run_args(env, sql, 2, types, args, nullptr, SPI_OK_SELECT);
-    int n = static_cast<int>(SPI_processed);
-    Oid *lacking = static_cast<Oid *>(palloc(sizeof(Oid) * Max(n, 1)));
-    for (int i = 0; i < n; ++i) {
-        bool isnull;
-        lacking[i] = DatumGetObjectId(
-            SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-    }
-    for (int i = 0; i < n; ++i)
-        install_statement_triggers(env, lacking[i], ext);
-    pfree(lacking);
-    pfree(sql);
-    pfree(names.data);
+    List *tree = tree_of(root);
+    ListCell *lc;
+    foreach (lc, tree)
+        install_statement_triggers(env, lfirst_oid(lc), ext);
 }
 
 [[noreturn]] void bad_argument(const char *message, const char *hint) {
@@ -352,7 +322,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                     (errmsg("\"%s\" is already managed by hb_lifecycle; nothing changed", pname),
                      errhint("Its settings are in hb_config. To register it anew, run "
                              "SELECT hb_unmanage(%s) first.",
-                             quote_literal_cstr(qualified(parent)))));
+                             quote_literal_cstr(qualified_relation_name(parent)))));
             spi_env_end(&env);
             relation_close(prel, NoLock);
             PG_RETURN_VOID();
@@ -467,7 +437,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                                 errmsg("partition \"%s\" of \"%s\" is itself managed",
                                        get_rel_name(part), pname),
                                 errhint("Run SELECT hb_unmanage(%s) first.",
-                                        quote_literal_cstr(qualified(part)))));
+                                        quote_literal_cstr(qualified_relation_name(part)))));
             if (get_rel_relkind(part) == RELKIND_FOREIGN_TABLE)
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                                 errmsg("partition \"%s\" of \"%s\" is a foreign table",
@@ -516,7 +486,7 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                             errdetail("hb_manage creates the last-status table itself."),
                             errhint("Pass another name: last_status_table => '...'.")));
 
-        const char *parent_sql = qualified(parent);
+        const char *parent_sql = qualified_relation_name(parent);
         const char *dev_sql = quote_identifier(devcol);
         const char *ts_sql = quote_identifier(tscol);
 
@@ -643,7 +613,7 @@ extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
         const char *pname = pstrdup(RelationGetRelationName(prel));
         relation_close(prel, NoLock);  // DROP TRIGGER refuses while we hold it open
         const char *ext = extension_schema_quoted();
-        const char *parent_sql = qualified(parent);
+        const char *parent_sql = qualified_relation_name(parent);
 
         SpiEnv env;
         spi_env_begin(&env, InvalidOid);
@@ -664,7 +634,7 @@ extern "C" Datum hb_unmanage(PG_FUNCTION_ARGS) {
         ListCell *lc;
         foreach (lc, tree)
             drop_triggers(&env, kStatementTriggers, lengthof(kStatementTriggers),
-                          qualified(lfirst_oid(lc)));
+                          qualified_relation_name(lfirst_oid(lc)));
         spi_env_end(&env);
 
         spi_env_begin(&env, config_table_owner());
@@ -789,12 +759,8 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         // The triggers are created as the user running the DDL (who owns
         // the new or attached partition).
         spi_env_begin(&env, InvalidOid);
-        foreach (lc, joined) {
-            List *tree = tree_of(lfirst_oid(lc));
-            ListCell *tc;
-            foreach (tc, tree)
-                install_statement_triggers(&env, lfirst_oid(tc), ext);
-        }
+        foreach (lc, joined)
+            install_tree_triggers(&env, lfirst_oid(lc), ext);
         spi_env_end(&env);
         // A managed table that changed hands (a command other than creating
         // or attaching partitions): its new owner runs its lifecycle.

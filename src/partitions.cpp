@@ -83,11 +83,6 @@ void require_owner_of(Oid relid) {
         aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), name);
 }
 
-char *qualified_name(Oid relid) {
-    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-                                      get_rel_name(relid));
-}
-
 // "a", "b", ... : the parent's stored columns (not dropped, not generated),
 // the list both sides of a move name explicitly so that partitions whose
 // columns sit in another physical order still line up.
@@ -293,7 +288,7 @@ extern "C" Datum hb_take_catchall_rows(PG_FUNCTION_ARGS) {
         StringInfoData sql;
         initStringInfo(&sql);
         appendStringInfo(&sql, "WITH hb__moved AS (DELETE FROM ONLY %s WHERE true",
-                         qualified_name(catchall));
+                         qualified_relation_name(catchall));
         if (!PG_ARGISNULL(3))
             appendStringInfo(&sql, " AND %s OPERATOR(pg_catalog.>=) $1", tscol);
         if (!PG_ARGISNULL(4))
@@ -306,7 +301,7 @@ extern "C" Datum hb_take_catchall_rows(PG_FUNCTION_ARGS) {
                 extension_schema_quoted());
         else
             appendStringInfo(&sql, " RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM hb__moved",
-                             cols, qualified_name(PG_GETARG_OID(5)), cols, cols);
+                             cols, qualified_relation_name(PG_GETARG_OID(5)), cols, cols);
         Oid types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, REGCLASSOID, TEXTOID};
         Datum args[4] = {PG_ARGISNULL(3) ? 0 : PG_GETARG_DATUM(3),
                          PG_ARGISNULL(4) ? 0 : PG_GETARG_DATUM(4), ObjectIdGetDatum(parent),

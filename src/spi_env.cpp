@@ -97,6 +97,11 @@ void spi_run_args(SpiEnv *env, const char *sql, int nargs, Oid *types, Datum *va
     check_rc(rc, expected, sql);
 }
 
+char *qualified_relation_name(Oid relid) {
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                      get_rel_name(relid));
+}
+
 char *extension_schema_quoted() {
     return pstrdup(quote_identifier(get_namespace_name(extension_schema_oid())));
 }

@@ -50,6 +50,9 @@ void spi_run_plan(SpiEnv *env, SPIPlanPtr plan, const char *what, int expected);
 Oid extension_schema_oid();
 char *extension_schema_quoted();
 
+// schema.name of relation relid, quoted for SQL (palloc'd).
+char *qualified_relation_name(Oid relid);
+
 // The role that owns hb_config: the one that may write it.
 Oid config_table_owner();
 
