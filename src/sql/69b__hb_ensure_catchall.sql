@@ -11,20 +11,12 @@ SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
     cfg @extschema@.hb_config := @extschema@._hb_managed(parent, 'hb_create_ahead');
-    nsp text;
-    owner_name text;
-    has_default boolean;
+    facts record := @extschema@._hb_parent(parent);
     catchall text;
     stmts text[];
 BEGIN
-    SELECT n.nspname, pg_get_userbyid(c.relowner), pt.partdefid <> 0
-    INTO nsp, owner_name, has_default
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
-    WHERE c.oid = cfg.parent;
-    IF NOT has_default THEN
-        catchall := format('%I.%I', nsp, cfg.partition_prefix || '_default');
+    IF facts.catchall IS NULL THEN
+        catchall := format('%I.%I', facts.nsp, cfg.partition_prefix || '_default');
         PERFORM @extschema@._hb_require_create(cfg.parent);
         IF to_regclass(catchall) IS NOT NULL THEN
             RAISE EXCEPTION 'cannot create the catch-all partition %: the name is taken', catchall
@@ -32,8 +24,8 @@ BEGIN
                       HINT = 'Pass another prefix (partition_prefix => ...), or attach that table as the default partition.';
         END IF;
         stmts := ARRAY[format('CREATE TABLE %s PARTITION OF %s DEFAULT', catchall, cfg.parent)];
-        IF owner_name <> current_user THEN
-            stmts := stmts || format('ALTER TABLE %s OWNER TO %I', catchall, owner_name);
+        IF facts.owner_name <> current_user THEN
+            stmts := stmts || format('ALTER TABLE %s OWNER TO %I', catchall, facts.owner_name);
         END IF;
         PERFORM @extschema@._hb_ddl(format('creating catch-all partition %s', catchall), stmts);
     END IF;

@@ -11,8 +11,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    catchall regclass := (SELECT nullif(pt.partdefid, 0)::regclass FROM pg_partitioned_table pt
-                          WHERE pt.partrelid = parent);
+    catchall regclass := (@extschema@._hb_parent(parent)).catchall;
     -- ONLY: the partitions themselves are not locked (a VACUUM of one must
     -- not stand in the way).
     stmts text[] := ARRAY[format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', parent)];

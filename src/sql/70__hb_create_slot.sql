@@ -24,51 +24,31 @@ AS $$
 DECLARE
     -- (Ownership is the DDL's own check: ATTACH needs the parent's.)
     cfg @extschema@.hb_config := (SELECT c FROM @extschema@.hb_config c WHERE c.parent = _hb_create_slot.parent);
-    nsp text;
-    owner_name text;
-    catchall regclass;
-    qualified text;
-    stmts text[] := '{}';
-    stmt text;
+    facts record := @extschema@._hb_parent(parent);
+    qualified text := format('%I.%I', facts.nsp, name);
     moved bigint := 0;
     saved_timeout text := current_setting('lock_timeout');
 BEGIN
-    SELECT n.nspname, pg_get_userbyid(c.relowner), nullif(pt.partdefid, 0)::regclass
-    INTO nsp, owner_name, catchall
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
-    WHERE c.oid = cfg.parent;
-    qualified := format('%I.%I', nsp, name);
     IF NOT locked THEN
         PERFORM @extschema@._hb_lock_for_create(cfg.parent);
     END IF;
-    stmts := stmts || format(
-        'CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
-        'INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)', qualified, cfg.parent);
-    IF owner_name <> current_user THEN
-        stmts := stmts || format('ALTER TABLE %s OWNER TO %I', qualified, owner_name);
-    END IF;
-    IF catchall IS NOT NULL THEN
-        stmts := stmts || format(
-            'SELECT @extschema@.hb_take_catchall_rows(%L, %L, %L, %L, %L, %L, NULL)',
-            catchall, cfg.parent, cfg.time_column, lo, hi, qualified);
-    END IF;
-    stmts := stmts || format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
-                             cfg.parent, qualified, lo, hi);
     -- The locks on the parent and the catch-all are held; anything else the
     -- DDL must lock (the table a foreign key references, for one) is waited
     -- for no longer than ddl_lock_timeout.
     PERFORM set_config('lock_timeout',
                        (extract(epoch FROM (SELECT ddl_lock_timeout FROM @extschema@.hb_settings())) * 1000)::bigint
                        || 'ms', true);
-    FOREACH stmt IN ARRAY stmts LOOP
-        IF stmt LIKE 'SELECT %' THEN
-            EXECUTE stmt INTO moved;
-        ELSE
-            EXECUTE stmt;
-        END IF;
-    END LOOP;
+    EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)', qualified, cfg.parent);
+    IF facts.owner_name <> current_user THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', qualified, facts.owner_name);
+    END IF;
+    IF facts.catchall IS NOT NULL THEN
+        moved := @extschema@.hb_take_catchall_rows(facts.catchall, cfg.parent, cfg.time_column, lo, hi,
+                                                   qualified::regclass, NULL);
+    END IF;
+    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
+                   cfg.parent, qualified, lo, hi);
     PERFORM set_config('lock_timeout', saved_timeout, true);
     INSERT INTO @extschema@.hb_partitions (partition_name, parent, range_start, range_end, state)
     VALUES (name, cfg.parent, lo, hi, 'active')

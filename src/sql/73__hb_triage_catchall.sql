@@ -27,8 +27,7 @@ DECLARE
     slot record;
     n bigint;
 BEGIN
-    SELECT nullif(pt.partdefid, 0)::regclass INTO catchall
-    FROM pg_partitioned_table pt WHERE pt.partrelid = cfg.parent;
+    catchall := (@extschema@._hb_parent(cfg.parent)).catchall;
     IF catchall IS NULL THEN
         RETURN jsonb_build_object('catchall_rows', 0);
     END IF;
