@@ -41,28 +41,25 @@ if wants format; then
     record format $rc
 fi
 
+# Configures (if needed) and builds the CMake tree of the pure C++ parts:
+#   cmake_build [TARGET]   (default: everything)
+cmake_build() {
+    cmake -S "$HB_ROOT" -B "$WORK/unit-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHB_WERROR=ON >/dev/null &&
+        cmake --build "$WORK/unit-build" -j"$(nproc)" ${1:+--target "$1"} >/dev/null
+}
+
 if wants unit; then
     log "unit tests (CMake + GoogleTest)"
     rc=0
     rm -rf "$WORK/unit-build"
-    {
-        cmake -S "$HB_ROOT" -B "$WORK/unit-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-            -DHB_WERROR=ON >/dev/null &&
-            cmake --build "$WORK/unit-build" -j"$(nproc)" >/dev/null &&
-            ctest --test-dir "$WORK/unit-build" --output-on-failure
-    } || rc=$?
+    { cmake_build && ctest --test-dir "$WORK/unit-build" --output-on-failure; } || rc=$?
     record unit $rc
 fi
 
 if wants s3; then
     log "S3 client against moto_server (signatures checked)"
     rc=0
-    {
-        [ -x "$WORK/unit-build/hb_s3_tests" ] ||
-            { cmake -S "$HB_ROOT" -B "$WORK/unit-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-                  -DHB_WERROR=ON >/dev/null &&
-                  cmake --build "$WORK/unit-build" -j"$(nproc)" --target hb_s3_tests >/dev/null; }
-    } && bash "$HB_ROOT/test/s3/run.sh" "$WORK/unit-build" "$WORK/s3" || rc=$?
+    { cmake_build hb_s3_tests && bash "$HB_ROOT/test/s3/run.sh" "$WORK/unit-build" "$WORK/s3"; } || rc=$?
     record s3 $rc
 fi
 
