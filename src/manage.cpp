@@ -705,7 +705,6 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         }
         spi_run_plan(&env, commands_plan, "the DDL event trigger's query", SPI_OK_SELECT);
         int n = static_cast<int>(SPI_processed);
-        List *roots = NIL;
         // The relations that joined a managed tree: a table CREATEd as a
         // partition, or one an ALTER TABLE ... ATTACH PARTITION attached
         // (the command reports the parent; its subcommand names the
@@ -718,7 +717,6 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
             TupleDesc desc = SPI_tuptable->tupdesc;
             bool isnull;
             Oid root = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
-            roots = list_append_unique_oid(roots, root);
             Oid objid = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
             char *tag = SPI_getvalue(row, desc, 3);
             auto *cmd = reinterpret_cast<CollectedCommand *>(
@@ -764,20 +762,15 @@ extern "C" Datum hb_on_ddl_end(PG_FUNCTION_ARGS) {
         spi_env_end(&env);
         // A managed table that changed hands (a command other than creating
         // or attaching partitions): its new owner runs its lifecycle.
-        bool lifecycle = lifecycle_installed();
-        spi_env_begin(&env, config_table_owner());
-        foreach (lc, roots) {
-            Oid owner = InvalidOid;
-            HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
-            if (HeapTupleIsValid(tup)) {
-                owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
-                ReleaseSysCache(tup);
+        if (shape_roots != NIL && lifecycle_installed()) {
+            spi_env_begin(&env, config_table_owner());
+            foreach (lc, shape_roots) {
+                Oid owner = relation_owner(lfirst_oid(lc));
+                if (OidIsValid(owner) && !has_lifecycle_grant(&env, owner, ext))
+                    grant_lifecycle(&env, owner, ext);
             }
-            if (lifecycle && OidIsValid(owner) && list_member_oid(shape_roots, lfirst_oid(lc)) &&
-                !has_lifecycle_grant(&env, owner, ext))
-                grant_lifecycle(&env, owner, ext);
+            spi_env_end(&env);
         }
-        spi_env_end(&env);
         foreach (lc, shape_roots)
             sync::check_managed_shape(lfirst_oid(lc));
         PG_RETURN_VOID();

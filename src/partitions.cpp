@@ -267,14 +267,7 @@ extern "C" Datum hb_take_catchall_rows(PG_FUNCTION_ARGS) {
         require_owner_of(catchall);
         if (!quarantine)
             require_owner_of(PG_GETARG_OID(5));
-        Oid owner = InvalidOid;
-        {
-            HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catchall));
-            if (!HeapTupleIsValid(tup))
-                elog(ERROR, "cache lookup failed for relation %u", catchall);
-            owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
-            ReleaseSysCache(tup);
-        }
+        Oid owner = relation_owner(catchall);  // exists: require_owner_of checked it
         // An empty catch-all (the usual case) has no pages: nothing to take,
         // and no statement to plan.
         {

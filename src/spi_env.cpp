@@ -106,15 +106,22 @@ char *extension_schema_quoted() {
     return pstrdup(quote_identifier(get_namespace_name(extension_schema_oid())));
 }
 
+Oid relation_owner(Oid relid) {
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple))
+        return InvalidOid;
+    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+    return owner;
+}
+
 Oid config_table_owner() {
     Oid cfg = get_relname_relid("hb_config", extension_schema_oid());
     if (!OidIsValid(cfg))
         elog(ERROR, "hb_lifecycle: hb_config is missing from the extension's schema");
-    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(cfg));
-    if (!HeapTupleIsValid(tuple))
+    Oid owner = relation_owner(cfg);
+    if (!OidIsValid(owner))
         elog(ERROR, "hb_lifecycle: cache lookup failed for relation %u", cfg);
-    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
-    ReleaseSysCache(tuple);
     return owner;
 }
 

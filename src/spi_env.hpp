@@ -53,6 +53,9 @@ char *extension_schema_quoted();
 // schema.name of relation relid, quoted for SQL (palloc'd).
 char *qualified_relation_name(Oid relid);
 
+// The owner of relation relid, or InvalidOid when there is no such relation.
+Oid relation_owner(Oid relid);
+
 // The role that owns hb_config: the one that may write it.
 Oid config_table_owner();
 
