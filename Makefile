@@ -13,15 +13,17 @@ MODULE_big  = hb_lifecycle
 OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o \
               src/sync_config.o src/dedupe.o src/last_status_trigger.o \
               src/last_status_writer.o src/manage.o src/partitions.o src/selftest.o \
+              src/worker.o src/archive.o \
               src/core/key_codec.o src/core/latest_buffer.o src/core/partition_scheme.o \
-              src/core/tid_cache.o
+              src/core/tid_cache.o src/core/archive_stream.o src/core/archive_target.o \
+              src/core/archive_writer.o src/core/manifest.o src/core/s3_client.o src/core/webhook.o
 
 # SQL objects, one per file, concatenated in name order.
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 # The update from 0.1: the objects 0.2 added, and what it changed in hb_config.
 UPDATE_0_1_SOURCES = src/sql/00_header.sql src/sql/05_hb_owns.sql \
                      src/sql/10b__hb_may_record.sql src/sql/updates/0.1--0.2-hb_config.sql \
-                     $(sort $(wildcard src/sql/1[1-3]_*.sql src/sql/[6-8]*.sql)) \
+                     $(sort $(wildcard src/sql/1[1-4]_*.sql src/sql/[6-9]*.sql)) \
                      src/sql/updates/0.1--0.2-grants.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1--0.2.sql
 # Install scripts of released versions, frozen.
@@ -37,7 +39,7 @@ PROVE_TESTS = $(sort $(wildcard test/tap/*.pl))
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers $(if $(WERROR),-Werror)
-SHLIB_LINK += -lstdc++
+SHLIB_LINK += -lstdc++ -lcurl -lcrypto -lz -lpthread
 
 EXTRA_CLEAN = $(DATA_built) output_iso results regression.diffs regression.out tmp_check
 

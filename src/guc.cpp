@@ -11,6 +11,9 @@ extern "C" {
 #include "guard.hpp"
 
 #include "guc.hpp"
+#include "worker.hpp"
+
+#include <initializer_list>
 
 namespace hb::guc {
 
@@ -20,6 +23,66 @@ int ddl_lock_retries = 3;
 int events_retention_s = 30 * 86400;
 int max_future_s = 7 * 86400;
 int max_drops_per_run = 100;
+char *database = nullptr;
+char *archive_url = nullptr;
+char *archive_compression = nullptr;
+int archive_gzip_level = 1;
+char *s3_endpoint = nullptr;
+char *s3_region = nullptr;
+char *s3_credentials_file = nullptr;
+char *s3_profile = nullptr;
+char *s3_sse = nullptr;
+int s3_part_size_kb = 16 * 1024;
+char *alert_webhook_url = nullptr;
+int alert_min_interval_s = 3600;
+int archive_retry_base_s = 300;
+
+namespace {
+
+bool check_one_of(char **newval, const char *name, std::initializer_list<const char *> allowed) {
+    for (const char *a : allowed)
+        if (strcmp(*newval, a) == 0)
+            return true;
+    GUC_check_errdetail("%s must be one of the documented values.", name);
+    return false;
+}
+
+bool check_compression(char **newval, void **, GucSource) {
+    return check_one_of(newval, "hb_lifecycle.archive_compression", {"gzip", "none"});
+}
+
+bool check_sse(char **newval, void **, GucSource) {
+    return check_one_of(newval, "hb_lifecycle.s3_sse", {"AES256", "aws:kms", "none"});
+}
+
+// The URL may be file:///dir (an absolute directory) or s3://bucket/prefix;
+// what is wrong with it is said without repeating it.
+bool check_archive_url(char **newval, void **, GucSource) {
+    if (**newval == '\0')
+        return true;
+    if (strncmp(*newval, "file:///", 8) == 0 || strncmp(*newval, "s3://", 5) == 0)
+        return true;
+    GUC_check_errdetail("hb_lifecycle.archive_url must start with file:/// or s3://.");
+    return false;
+}
+
+// A webhook URL carries its token: SHOW and pg_settings give only its
+// scheme and host.
+const char *show_webhook() {
+    static char shown[128];
+    const char *url = alert_webhook_url ? alert_webhook_url : "";
+    if (*url == '\0')
+        return "";
+    const char *host = strstr(url, "://");
+    size_t keep = host ? strcspn(host + 3, "/?#") + (host + 3 - url) : 0;
+    if (keep == 0 || keep > sizeof shown - 16)
+        return "(set)";
+    memcpy(shown, url, keep);
+    strlcpy(shown + keep, "/(hidden)", sizeof shown - keep);
+    return shown;
+}
+
+}  // namespace
 
 void define() {
     DefineCustomBoolVariable(
@@ -61,6 +124,60 @@ void define() {
         "takes locks of its own: this bounds both (so does half of ddl_lock_timeout).",
         &max_drops_per_run, 100, 1, 100000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 
+    DefineCustomStringVariable(
+        "hb_lifecycle.database", "The database hb_lifecycle's background worker connects to.",
+        "Archive and restore jobs run there; the extension must be installed in it.", &database,
+        "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("hb_lifecycle.archive_url",
+                               "Where partitions are archived: file:///dir or s3://bucket/prefix.",
+                               "Empty means the directory hb_archive under the data directory.",
+                               &archive_url, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_archive_url,
+                               nullptr, nullptr);
+    DefineCustomStringVariable(
+        "hb_lifecycle.archive_compression", "Compression of archive files: gzip or none.", nullptr,
+        &archive_compression, "gzip", PGC_SIGHUP, 0, check_compression, nullptr, nullptr);
+    DefineCustomIntVariable("hb_lifecycle.archive_gzip_level",
+                            "gzip level of archive files (1 fastest, 9 smallest).", nullptr,
+                            &archive_gzip_level, 1, 1, 9, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("hb_lifecycle.s3_endpoint",
+                               "S3 endpoint URL (path-style), for S3-compatible servers.",
+                               "Empty means https://s3.<s3_region>.amazonaws.com.", &s3_endpoint,
+                               "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("hb_lifecycle.s3_region", "S3 region that requests are signed for.",
+                               nullptr, &s3_region, "us-east-1", PGC_SIGHUP, 0, nullptr, nullptr,
+                               nullptr);
+    DefineCustomStringVariable(
+        "hb_lifecycle.s3_credentials_file", "AWS credentials file the worker reads S3 keys from.",
+        "It must be readable by the server's OS user only (chmod 600). The keys never appear "
+        "in settings, logs, events or errors.",
+        &s3_credentials_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("hb_lifecycle.s3_profile", "Section of the credentials file to use.",
+                               nullptr, &s3_profile, "default", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+                               nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "hb_lifecycle.s3_sse",
+        "Server-side encryption of archive objects: AES256, aws:kms or none.", nullptr, &s3_sse,
+        "AES256", PGC_SIGHUP, 0, check_sse, nullptr, nullptr);
+    DefineCustomIntVariable("hb_lifecycle.s3_part_size",
+                            "Size of a multipart upload's parts (S3's minimum, 5 MB, is kept).",
+                            "Objects smaller than this are sent in one request.", &s3_part_size_kb,
+                            16 * 1024, 5 * 1024, 5 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_KB, nullptr,
+                            nullptr, nullptr);
+    DefineCustomStringVariable(
+        "hb_lifecycle.alert_webhook_url",
+        "Webhook (Discord-compatible JSON) that gets an alert when an archive fails.",
+        "Empty means no alerts. SHOW gives only its scheme and host.", &alert_webhook_url, "",
+        PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, show_webhook);
+    DefineCustomIntVariable("hb_lifecycle.alert_min_interval",
+                            "Least time between two alerts about the same partition.", nullptr,
+                            &alert_min_interval_s, 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "hb_lifecycle.archive_retry_interval",
+        "First wait before maintenance tries a failed archive again; it doubles per attempt.",
+        "Capped at 24 hours.", &archive_retry_base_s, 300, 0, 86400, PGC_SIGHUP, GUC_UNIT_S,
+        nullptr, nullptr, nullptr);
+
     MarkGUCPrefixReserved("hb_lifecycle");
 }
 
@@ -80,7 +197,8 @@ PG_FUNCTION_INFO_V1(hb_settings);
 
 // hb_settings(OUT ddl_lock_timeout interval, OUT ddl_lock_retries integer,
 //   OUT events_retention interval, OUT max_future interval,
-//   OUT max_drops_per_run integer): the lifecycle's
+//   OUT max_drops_per_run integer, OUT archive_retry_interval interval,
+//   OUT worker_available boolean): the lifecycle's
 // settings, typed (current_setting() gives text with units, and fails in a
 // session that has not loaded the library yet).
 extern "C" Datum hb_settings(PG_FUNCTION_ARGS) {
@@ -89,12 +207,14 @@ extern "C" Datum hb_settings(PG_FUNCTION_ARGS) {
         TupleDesc desc;
         if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
             elog(ERROR, "hb_settings: return type must be a row type");
-        Datum values[5] = {seconds_interval(int64{ddl_lock_timeout_ms} * 1000),
+        Datum values[7] = {seconds_interval(int64{ddl_lock_timeout_ms} * 1000),
                            Int32GetDatum(ddl_lock_retries),
                            seconds_interval(int64{events_retention_s} * USECS_PER_SEC),
                            seconds_interval(int64{max_future_s} * USECS_PER_SEC),
-                           Int32GetDatum(max_drops_per_run)};
-        bool nulls[5] = {false, false, false, false, false};
+                           Int32GetDatum(max_drops_per_run),
+                           seconds_interval(int64{archive_retry_base_s} * USECS_PER_SEC),
+                           BoolGetDatum(hb::worker::available())};
+        bool nulls[7] = {false, false, false, false, false, false, false};
         return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
     });
 }

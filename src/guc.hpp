@@ -18,6 +18,22 @@ extern int ddl_lock_retries;     // attempts after the first, with backoff
 extern int events_retention_s;   // hb_events older than this are pruned
 extern int max_future_s;         // catch-all rows further ahead are quarantined
 
+// The worker and archives (see docs/archive.md). All but `database` take
+// effect on a reload; the worker reads them at the start of each job.
+extern char *database;             // PGC_POSTMASTER: the worker's database
+extern char *archive_url;          // file:///dir or s3://bucket/prefix; "" = file under PGDATA
+extern char *archive_compression;  // gzip | none
+extern int archive_gzip_level;     // 1..9
+extern char *s3_endpoint;          // "" = https://s3.<region>.amazonaws.com
+extern char *s3_region;
+extern char *s3_credentials_file;  // AWS credentials file; "" = none
+extern char *s3_profile;           // its section
+extern char *s3_sse;               // AES256 | aws:kms | none
+extern int s3_part_size_kb;        // multipart part size
+extern char *alert_webhook_url;    // Discord-compatible webhook; "" = no alerts
+extern int alert_min_interval_s;   // per partition
+extern int archive_retry_base_s;   // maintenance's backoff for archive_failed
+
 void define();
 
 }  // namespace hb::guc

@@ -11,6 +11,7 @@
 #include "last_status_trigger.hpp"
 #include "shmem.hpp"
 #include "sync_config.hpp"
+#include "worker.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -21,8 +22,11 @@ PGDLLEXPORT void _PG_init(void);
 extern "C" void _PG_init(void) {
     hb::guarded([] {
         hb::guc::define();
-        if (process_shared_preload_libraries_in_progress)
+        if (process_shared_preload_libraries_in_progress) {
             hb::shmem::install_hooks();
+            hb::worker::install_hooks();
+            hb::worker::register_worker();
+        }
         hb::sync::install_invalidation();
         hb::sync::install_callbacks();
     });

@@ -42,12 +42,13 @@ const char *const kNames[kCounterCount] = {
     "events_restore",
     "events_reconcile",
     "events_quarantine",
+    "events_archive_stale",
 };
 
 // hb_events names, in the order of the event counters.
 const char *const kEventNames[] = {
     "partition.create", "archive.start", "archive.end", "archive.failed", "drop",
-    "restore",          "reconcile",     "quarantine",
+    "restore",          "reconcile",     "quarantine",  "archive.stale",
 };
 static_assert(kEventPartitionCreate + lengthof(kEventNames) == kCounterCount,
               "one counter per event");

@@ -25,6 +25,7 @@ enum Counter : int {
     kEventRestore,
     kEventReconcile,
     kEventQuarantine,
+    kEventArchiveStale,
     kCounterCount
 };
 

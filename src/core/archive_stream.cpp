@@ -149,4 +149,29 @@ void GzipWriter::finish() {
     finished_ = true;
 }
 
+GzFileReader::GzFileReader(const std::string &path) {
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (f == nullptr)
+        throw std::runtime_error("cannot open archive file " + path);
+    gzbuffer(f, 256 * 1024);
+    file_ = f;
+}
+
+GzFileReader::~GzFileReader() {
+    if (file_ != nullptr)
+        gzclose(static_cast<gzFile>(file_));
+}
+
+std::size_t GzFileReader::read(char *buf, std::size_t n) {
+    int want = n > (1u << 30) ? (1 << 30) : static_cast<int>(n);
+    int got = gzread(static_cast<gzFile>(file_), buf, static_cast<unsigned>(want));
+    if (got < 0) {
+        int code = 0;
+        const char *msg = gzerror(static_cast<gzFile>(file_), &code);
+        throw std::runtime_error(std::string("archive file is corrupt: ") +
+                                 (msg ? msg : "read error"));
+    }
+    return static_cast<std::size_t>(got);
+}
+
 }  // namespace hb::core

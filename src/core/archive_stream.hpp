@@ -76,4 +76,20 @@ private:
     bool finished_ = false;
 };
 
+// Reads a local file, gunzipping it when it is gzip (zlib's gzread, which
+// passes other files through as they are). Throws std::runtime_error when
+// the file cannot be opened or is corrupt.
+class GzFileReader {
+public:
+    explicit GzFileReader(const std::string &path);
+    ~GzFileReader();
+    GzFileReader(const GzFileReader &) = delete;
+    GzFileReader &operator=(const GzFileReader &) = delete;
+    // Up to n bytes into buf; 0 at the end.
+    std::size_t read(char *buf, std::size_t n);
+
+private:
+    void *file_ = nullptr;
+};
+
 }  // namespace hb::core

@@ -160,10 +160,12 @@ std::unique_ptr<ObjectSink> make_s3_sink(S3Client &client, std::string bucket, s
     return std::make_unique<S3Sink>(client, std::move(bucket), std::move(key), part_bytes);
 }
 
-ArchiveFileWriter::ArchiveFileWriter(std::unique_ptr<ObjectSink> sink, std::string name, bool gzip)
+ArchiveFileWriter::ArchiveFileWriter(std::unique_ptr<ObjectSink> sink, std::string name, bool gzip,
+                                     int gzip_level)
     : sink_(std::move(sink)), name_(std::move(name)) {
     if (gzip)
-        gzip_ = std::make_unique<GzipWriter>([this](const char *p, std::size_t n) { store(p, n); });
+        gzip_ = std::make_unique<GzipWriter>([this](const char *p, std::size_t n) { store(p, n); },
+                                             gzip_level);
 }
 
 ArchiveFileWriter::~ArchiveFileWriter() {

@@ -41,7 +41,8 @@ std::unique_ptr<ObjectSink> make_s3_sink(S3Client &client, std::string bucket, s
 // One archive file: CSV text in, a ManifestFile out.
 class ArchiveFileWriter {
 public:
-    ArchiveFileWriter(std::unique_ptr<ObjectSink> sink, std::string name, bool gzip);
+    ArchiveFileWriter(std::unique_ptr<ObjectSink> sink, std::string name, bool gzip,
+                      int gzip_level = 6);
     ~ArchiveFileWriter();
     void write(std::string_view csv);
     // Finishes the object; returns its name, stored size and SHA-256.

@@ -24,6 +24,9 @@ CREATE TABLE @extschema@.hb_partitions (
     dropped_at            timestamptz,
     adopted               boolean     NOT NULL DEFAULT false,  -- made outside hb_lifecycle
     stats_at              timestamptz,                         -- when row_count, bytes were taken
+    last_attempt_at       timestamptz,                         -- the last archive attempt's end
+    alerted_at            timestamptz,                         -- the last alert about it
+    restored_at           timestamptz,                         -- brought back by hb_restore_partition
     CHECK (range_start < range_end)
 );
 CREATE INDEX hb_partitions_parent_range ON @extschema@.hb_partitions (parent, range_start);
@@ -35,7 +38,8 @@ GRANT SELECT, INSERT ON @extschema@.hb_partitions TO PUBLIC;
 -- Not partition_name nor parent: a row cannot be renamed onto a name
 -- another table will need.
 GRANT UPDATE (range_start, range_end, state, row_count, bytes, sha256, checksum_manifest_url,
-              attempts, last_error, created_at, archived_at, dropped_at, adopted, stats_at)
+              attempts, last_error, created_at, archived_at, dropped_at, adopted, stats_at,
+              last_attempt_at, alerted_at, restored_at)
     ON @extschema@.hb_partitions TO PUBLIC;
 ALTER TABLE @extschema@.hb_partitions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_partitions_read ON @extschema@.hb_partitions FOR SELECT USING (true);

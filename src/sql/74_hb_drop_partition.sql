@@ -84,11 +84,27 @@ BEGIN
                   HINT = format('Run SELECT hb_archive_partition(%L) first, or turn archiving off for its '
                                 'table: SELECT hb_configure(%L, archive => false).', partition, cfg.parent::text);
     END IF;
+    -- The locks first (the parent's, then the partition's, the order DROP
+    -- takes them in), then the state again: a write that came after the
+    -- archive (hb_late_rows) has committed its 'active' by the time the
+    -- partition's lock is granted, and then nothing is dropped.
+    IF rel IS NOT NULL THEN
+        PERFORM @extschema@._hb_ddl(format('dropping partition %s', rel), ARRAY[
+            format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', cfg.parent),
+            format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', rel)], lock_wait, retries);
+    END IF;
+    IF cfg.archive AND (SELECT p.state FROM @extschema@.hb_partitions p
+                        WHERE p.partition_name = partition) IS DISTINCT FROM 'archived' THEN
+        RAISE EXCEPTION 'hb_drop_partition: rows were written into partition % after its archive', partition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Nothing was dropped; the partition is active again.',
+                  HINT = format('It is archived again by the next hb_run_maintenance(), or now: SELECT hb_archive_partition(%L).',
+                                partition);
+    END IF;
     UPDATE @extschema@.hb_partitions p SET state = 'dropped', dropped_at = now()
     WHERE p.partition_name = partition;
     IF rel IS NOT NULL THEN
-        PERFORM @extschema@._hb_ddl(format('dropping partition %s', rel), ARRAY[format('DROP TABLE %s', rel)],
-                                    lock_wait, retries);
+        EXECUTE format('DROP TABLE %s', rel);
     END IF;
     PERFORM @extschema@._hb_event(cfg.parent, 'drop', partition,
         jsonb_build_object('rows', part.row_count, 'bytes', part.bytes, 'archived', part.state = 'archived',

@@ -6,7 +6,8 @@
 --   3. empty the catch-all partition (move rows into their partitions,
 --      quarantine the implausible ones);
 --   4. count the rows and bytes of partitions that closed;
---   5. list the closed partitions that are due for archiving;
+--   5. queue archive jobs for the closed partitions that are not archived
+--      (and the failed ones whose backoff has passed) for the worker;
 --   6. drop the partitions past retention that are archived (or all of them
 --      where archiving is off), last, so that the ACCESS EXCLUSIVE lock each
 --      drop takes on its parent is held for as short a time as possible;
@@ -15,7 +16,8 @@
 --      ends this run's drops): the application's inserts never wait much
 --      longer than ddl_lock_timeout. What does not fit is in
 --      "drops_deferred", for the next run;
---   7. delete hb_events older than hb_lifecycle.events_retention;
+--   7. delete hb_events and finished jobs older than
+--      hb_lifecycle.events_retention;
 --   8. VACUUM (ANALYZE) the hot partitions (the current and the one that
 --      closed last) from a background worker, since VACUUM cannot run in a
 --      function; ANALYZE them here when no worker slot is free.
@@ -45,6 +47,10 @@ DECLARE
     detached text[] := '{}';
     archive_due text[] := '{}';
     waiting text[] := '{}';
+    archive_queued text[] := '{}';
+    archive_note text;
+    kept_restored text[] := '{}';
+    jobs_pruned bigint := 0;
     deferred text[] := '{}';
     first_drop timestamptz;
     drops_stopped boolean := false;
@@ -99,10 +105,21 @@ BEGIN
             created := created || ARRAY(SELECT jsonb_array_elements_text(coalesce(r->'created', '[]')));
             counted := counted + @extschema@._hb_refresh_stats(cfg.parent);
             IF cfg.archive THEN
+                -- Closed and not archived; a failed one once its backoff
+                -- (archive_retry_interval, doubled per attempt, at most a
+                -- day) has passed; none that a job is on already.
                 archive_due := archive_due || ARRAY(
                     SELECT p.partition_name FROM @extschema@.hb_partitions p
-                    WHERE p.parent = cfg.parent AND p.state IN ('active', 'archive_failed')
-                      AND p.range_end <= now() ORDER BY p.range_start);
+                    WHERE p.parent = cfg.parent AND p.range_end <= now()
+                      AND (p.state = 'active'
+                           OR (p.state = 'archive_failed'
+                               AND coalesce(p.last_attempt_at, '-infinity') + least(interval '1 day',
+                                   settings.archive_retry_interval * power(2, least(greatest(p.attempts - 1, 0), 20)))
+                                   <= now()))
+                      AND NOT EXISTS (SELECT 1 FROM @extschema@._hb_jobs j
+                                      WHERE j.partition_name = p.partition_name AND j.kind = 'archive'
+                                        AND j.state IN ('queued', 'running'))
+                    ORDER BY p.range_start);
             END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
@@ -111,8 +128,32 @@ BEGIN
         END;
     END LOOP;
 
+    -- The archives due go to the worker, as jobs that run once this run
+    -- commits (they are the worker's to retry; a failed one comes back
+    -- here after its backoff).
+    IF cardinality(archive_due) > 0 THEN
+        IF NOT settings.worker_available THEN
+            archive_note := 'the background worker is not running (hb_lifecycle is not in shared_preload_libraries)';
+        ELSIF current_database() <> current_setting('hb_lifecycle.database') THEN
+            archive_note := format('the background worker serves database %s, not this one',
+                                   current_setting('hb_lifecycle.database'));
+        ELSE
+            FOREACH msg IN ARRAY archive_due LOOP
+                BEGIN
+                    PERFORM @extschema@._hb_queue_job('archive', msg);
+                    archive_queued := archive_queued || msg;
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS archive_note = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
+                    errors := errors || jsonb_build_object('step', 'archive', 'partition', msg,
+                                                           'sqlstate', code, 'error', archive_note);
+                    archive_note := NULL;
+                END;
+            END LOOP;
+        END IF;
+    END IF;
+
     FOR part IN
-        SELECT p.partition_name, p.state, c.archive, c.parent
+        SELECT p.partition_name, p.state, p.restored_at, c.archive, c.parent
         FROM @extschema@.hb_partitions p
         JOIN @extschema@.hb_config c ON c.parent = p.parent
         WHERE p.state <> 'dropped' AND p.range_end <= now() - c.retention
@@ -121,6 +162,11 @@ BEGIN
     LOOP
         IF part.archive AND part.state <> 'archived' THEN
             waiting := waiting || part.partition_name;
+            CONTINUE;
+        END IF;
+        -- Someone restored it to look at it: it is theirs to drop.
+        IF part.restored_at IS NOT NULL THEN
+            kept_restored := kept_restored || part.partition_name;
             CONTINUE;
         END IF;
         -- Each drop's ACCESS EXCLUSIVE lock on its table stays until this
@@ -176,6 +222,9 @@ BEGIN
     BEGIN
         DELETE FROM @extschema@.hb_events e WHERE e.at < now() - settings.events_retention;
         GET DIAGNOSTICS pruned = ROW_COUNT;
+        DELETE FROM @extschema@._hb_jobs j
+        WHERE j.finished_at < now() - settings.events_retention AND @extschema@._hb_owns(j.parent);
+        GET DIAGNOSTICS jobs_pruned = ROW_COUNT;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
         errors := errors || jsonb_build_object('step', 'prune events', 'sqlstate', code, 'error', msg);
@@ -208,13 +257,17 @@ BEGIN
         'unmatched', to_jsonb(unmatched),
         'detached', to_jsonb(detached),
         'archive_due', to_jsonb(archive_due),
+        'archive_queued', to_jsonb(archive_queued),
+        'archive_not_queued', archive_note,
         'waiting_for_archive', to_jsonb(waiting),
+        'kept_restored', to_jsonb(kept_restored),
         'drops_deferred', to_jsonb(deferred),
         'catchall_rows', catchall_rows,
         'moved', moved,
         'quarantined', quarantined,
         'counted', counted,
         'events_pruned', pruned,
+        'jobs_pruned', jobs_pruned,
         'vacuum_queued', vacuum_queued,
         'analyzed', analyzed,
         'errors', errors,

@@ -26,7 +26,15 @@ AS $$
         '@extschema@._hb_ensure_catchall(regclass)',
         '@extschema@.hb_take_catchall_rows(regclass, regclass, name, timestamptz, timestamptz, regclass, text)',
         '@extschema@.hb_vacuum_later(regclass[])',
-        '@extschema@.hb_count_event(text)'
+        '@extschema@.hb_count_event(text)',
+        '@extschema@.hb_archive_partition(text, boolean)',
+        '@extschema@.hb_restore_partition(text)',
+        '@extschema@.hb_cancel_job(bigint)',
+        '@extschema@._hb_submit_job(text, text, boolean)',
+        '@extschema@._hb_queue_job(text, text)',
+        '@extschema@._hb_wake_worker_at_commit()',
+        '@extschema@._hb_cancel_running(bigint)',
+        '@extschema@._hb_late_write(regclass, text)'
     ]) AS f
 $$;
 COMMENT ON FUNCTION @extschema@._hb_lifecycle_functions() IS
