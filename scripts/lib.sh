@@ -16,7 +16,7 @@ HB_PACKAGES=(
     postgresql-15 postgresql-server-dev-15 postgresql-contrib
     postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libipc-run-perl libcurl4-openssl-dev libssl-dev zlib1g-dev libmicrohttpd-dev
-    valgrind awscli
+    valgrind awscli python3
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -37,7 +37,11 @@ as_pg() {
 ensure_packages() {
     local missing=()
     local p
-    for p in "${HB_PACKAGES[@]}" "$@"; do
+    # npm for s3rver: Debian's, unless the machine has a Node.js with its
+    # own npm already (NodeSource's nodejs package includes npm).
+    local extra=()
+    command -v npm >/dev/null || extra=(nodejs npm)
+    for p in "${HB_PACKAGES[@]}" "${extra[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

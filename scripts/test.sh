@@ -56,10 +56,18 @@ if wants unit; then
     record unit $rc
 fi
 
+# The S3 servers (moto_server with signature checks, s3rver), for the s3
+# suite and the archive TAP tests; their addresses and keys are in S3_ENV.
+S3_ENV="$WORK/s3/s3.env"
+if wants s3 || wants tap; then
+    bash "$HB_ROOT/test/s3/servers.sh" start "$WORK/s3"
+    trap 'bash "$HB_ROOT/test/s3/servers.sh" stop "$WORK/s3"' EXIT
+fi
+
 if wants s3; then
     log "S3 client against moto_server (signatures checked)"
     rc=0
-    { cmake_build hb_s3_tests && bash "$HB_ROOT/test/s3/run.sh" "$WORK/unit-build" "$WORK/s3"; } || rc=$?
+    { cmake_build hb_s3_tests && bash "$HB_ROOT/test/s3/run.sh" "$WORK/unit-build" "$S3_ENV"; } || rc=$?
     record s3 $rc
 fi
 
@@ -74,7 +82,7 @@ if wants regress || wants isolation || wants tap || wants pgtap || wants memchec
     tar -C "$HB_ROOT" --exclude=./.git --exclude=./build -cf - . | tar -C "$TREE" -xf -
     is_root && chown -R postgres:postgres "$WORK"
     start_cluster "$CLUSTER" "$PORT" "max_prepared_transactions = 10"
-    trap 'stop_cluster "$CLUSTER"' EXIT
+    trap 'stop_cluster "$CLUSTER"; bash "$HB_ROOT/test/s3/servers.sh" stop "$WORK/s3"' EXIT
     PGENV=(env PGHOST="$CLUSTER" PGPORT="$PORT" PGUSER=postgres)
 fi
 
@@ -101,7 +109,8 @@ fi
 if wants tap; then
     log "TAP tests (PostgreSQL::Test::Cluster)"
     rc=0
-    as_pg make -C "$TREE" -s installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" || rc=$?
+    as_pg env HB_S3_ENV="$S3_ENV" make -C "$TREE" -s installcheck REGRESS= ISOLATION= \
+        PROVE_FLAGS="--timer" || rc=$?
     record tap $rc
 fi
 

@@ -103,19 +103,17 @@ struct Config {
     long alert_interval_s = 3600;
 };
 
-core::AwsCredentials read_credentials(const std::string &path, const std::string &profile) {
-    if (path.empty())
-        throw std::runtime_error(
-            "hb_lifecycle.s3_credentials_file is not set: an s3:// archive_url needs credentials "
-            "(an AWS credentials file, chmod 600)");
+// The text of a file that holds a secret: the server's OS user's alone
+// (no access for group or others), or an error that says how to fix it.
+std::string read_secret_file(const std::string &path, const char *setting) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0)
-        throw std::runtime_error("cannot read hb_lifecycle.s3_credentials_file " + path + ": " +
+        throw std::runtime_error(std::string("cannot read ") + setting + " " + path + ": " +
                                  strerror(errno));
     if (!S_ISREG(st.st_mode))
-        throw std::runtime_error("hb_lifecycle.s3_credentials_file " + path + " is not a file");
+        throw std::runtime_error(std::string(setting) + " " + path + " is not a file");
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-        throw std::runtime_error("hb_lifecycle.s3_credentials_file " + path +
+        throw std::runtime_error(std::string(setting) + " " + path +
                                  " may be read or written by other users; make it the server "
                                  "user's alone: chmod 600 " +
                                  path);
@@ -123,12 +121,35 @@ core::AwsCredentials read_credentials(const std::string &path, const std::string
     std::stringstream text;
     text << in.rdbuf();
     if (!in && !in.eof())
-        throw std::runtime_error("cannot read hb_lifecycle.s3_credentials_file " + path);
+        throw std::runtime_error(std::string("cannot read ") + setting + " " + path);
+    return text.str();
+}
+
+core::AwsCredentials read_credentials(const std::string &path, const std::string &profile) {
+    if (path.empty())
+        throw std::runtime_error(
+            "hb_lifecycle.s3_credentials_file is not set: an s3:// archive_url needs credentials "
+            "(an AWS credentials file, chmod 600)");
+    std::string text = read_secret_file(path, "hb_lifecycle.s3_credentials_file");
     std::string error;
-    auto creds = core::parse_aws_credentials(text.str(), profile, &error);
+    auto creds = core::parse_aws_credentials(text, profile, &error);
     if (!creds)
         throw std::runtime_error("hb_lifecycle.s3_credentials_file " + path + ": " + error);
     return *creds;
+}
+
+// hb_lifecycle.alert_webhook_url: the URL itself, or file:///path of a
+// file (chmod 600) that holds it: a webhook's URL carries its token, and
+// PostgreSQL logs a setting's new value when a reload changes it.
+std::string webhook_url() {
+    std::string v = guc::alert_webhook_url ? guc::alert_webhook_url : "";
+    if (v.rfind("file://", 0) != 0)
+        return v;
+    std::string text = read_secret_file(v.substr(7), "hb_lifecycle.alert_webhook_url");
+    std::size_t end = text.find_last_not_of(" \t\r\n");
+    return end == std::string::npos ? std::string()
+                                    : text.substr(text.find_first_not_of(" \t\r\n"),
+                                                  end + 1 - text.find_first_not_of(" \t\r\n"));
 }
 
 // Targets named by a URL: the configured archive_url, or a recorded
@@ -150,7 +171,12 @@ Config load_config(bool need_s3_always = false) {
     c.gzip = strcmp(guc::archive_compression, "none") != 0;
     c.gzip_level = guc::archive_gzip_level;
     c.part_bytes = core::clamp_part_size(std::uint64_t(guc::s3_part_size_kb) * 1024);
-    c.webhook = guc::alert_webhook_url ? guc::alert_webhook_url : "";
+    try {
+        c.webhook = webhook_url();
+    } catch (const std::exception &e) {
+        // A webhook that cannot be read never stops an archive.
+        ereport(WARNING, (errmsg("hb_lifecycle worker: no alerts: %s", e.what())));
+    }
     c.alert_interval_s = guc::alert_min_interval_s;
     if (c.target.kind == ArchiveTarget::Kind::S3 || need_s3_always) {
         c.s3.region = guc::s3_region && *guc::s3_region ? guc::s3_region : "us-east-1";
@@ -1233,17 +1259,22 @@ extern "C" {
 PG_FUNCTION_INFO_V1(hb_partition_written);
 }
 
-// The late-write trigger (see 85__hb_archive_steps.sql): once per partition
-// and transaction, _hb_late_write as the table's owner.
+// The late-write trigger (see 85__hb_archive_steps.sql): _hb_late_write as
+// the table's owner, once per partition and subtransaction (a statement
+// that writes many rows calls it once; an update undone by ROLLBACK TO
+// SAVEPOINT was made in a subtransaction whose id never comes back, so the
+// next write calls it again).
 extern "C" Datum hb_partition_written(PG_FUNCTION_ARGS) {
     static LocalTransactionId seen_xact = InvalidLocalTransactionId;
+    static SubTransactionId seen_subxact = InvalidSubTransactionId;
     static Oid seen_rel = InvalidOid;
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("hb_partition_written() must be called as a trigger")));
     auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
     Oid rel = RelationGetRelid(td->tg_relation);
-    if (MyProc->lxid == seen_xact && rel == seen_rel)
+    if (MyProc->lxid == seen_xact && GetCurrentSubTransactionId() == seen_subxact &&
+        rel == seen_rel)
         return PointerGetDatum(nullptr);
     const char *op = TRIGGER_FIRED_BY_INSERT(td->tg_event)   ? "rows inserted"
                      : TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "rows updated"
@@ -1259,6 +1290,7 @@ extern "C" Datum hb_partition_written(PG_FUNCTION_ARGS) {
     hb::spi_run_args(&env, sql, 2, types, values, nullptr, SPI_OK_SELECT);
     hb::spi_env_end(&env);
     seen_xact = MyProc->lxid;
+    seen_subxact = GetCurrentSubTransactionId();
     seen_rel = rel;
     return PointerGetDatum(nullptr);
 }

@@ -166,7 +166,9 @@ void define() {
     DefineCustomStringVariable(
         "hb_lifecycle.alert_webhook_url",
         "Webhook (Discord-compatible JSON) that gets an alert when an archive fails.",
-        "Empty means no alerts. SHOW gives only its scheme and host.", &alert_webhook_url, "",
+        "Empty means no alerts. file:///path names a file (chmod 600) that holds the URL, which "
+        "keeps the URL's token out of the server log; SHOW gives only the scheme and host.",
+        &alert_webhook_url, "",
         PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, show_webhook);
     DefineCustomIntVariable("hb_lifecycle.alert_min_interval",
                             "Least time between two alerts about the same partition.", nullptr,

@@ -15,9 +15,10 @@
 -- dropped. Before the export, the partition gets two triggers
 -- (hb_late_rows, hb_late_truncate) that put it back to 'active' when
 -- anything writes it while it is being archived or once it is archived.
--- CREATE TRIGGER waits for the writers already in the partition, so every
--- write the export does not see fires them; hb_drop_partition reads the
--- state only once it holds the partition's lock.
+-- Begin takes a SHARE lock on the partition, which waits for the writers
+-- already in it, so every write the export does not see fires them while
+-- the state is 'archiving'; hb_drop_partition reads the state only once it
+-- holds the partition's lock.
 CREATE FUNCTION @extschema@._hb_archive_begin(job bigint,
     OUT partition_oid oid, OUT partition_name text, OUT parent_path text, OUT owner oid,
     OUT range_start text, OUT range_end text,
@@ -57,6 +58,12 @@ BEGIN
         RAISE EXCEPTION 'partition % is not closed yet', part.partition_name
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    -- SHARE waits for the writers already in the partition (whose rows the
+    -- export's snapshot could miss, and whose triggers may have fired while
+    -- the state was still 'active', doing nothing); every later write fires
+    -- the triggers and sees 'archiving'.
+    PERFORM @extschema@._hb_ddl(format('waiting for the writers of partition %s', rel), ARRAY[
+        format('LOCK TABLE ONLY %s IN SHARE MODE', rel)]);
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'hb_late_rows')
        OR NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'hb_late_truncate') THEN
         PERFORM @extschema@._hb_ddl(format('watching partition %s for late rows', rel), ARRAY[
@@ -274,15 +281,20 @@ AS $$
 DECLARE
     part @extschema@.hb_partitions;
 BEGIN
-    UPDATE @extschema@.hb_partitions p
-    SET state = 'active', attempts = 0,
-        last_error = format('%s after its archive of %s: it is archived again before it may be dropped',
-                            op, coalesce(p.archived_at::text, 'now'))
+    -- Locked whatever its state: a REPEATABLE READ writer whose snapshot is
+    -- older than an archive's start would read 'active' and do nothing;
+    -- locking a row changed since its snapshot fails it with a
+    -- serialization error instead, and its retry sees 'archiving'.
+    SELECT * INTO part FROM @extschema@.hb_partitions p
     WHERE p.partition_name = (SELECT relname FROM pg_class WHERE oid = rel)
       AND p.parent = (SELECT inhparent FROM pg_inherits WHERE inhrelid = rel)
-      AND p.state IN ('archiving', 'archived')
-    RETURNING * INTO part;
-    IF part.partition_name IS NOT NULL THEN
+    FOR UPDATE;
+    IF part.state IN ('archiving', 'archived') THEN
+        UPDATE @extschema@.hb_partitions p
+        SET state = 'active', attempts = 0,
+            last_error = format('%s after its archive of %s: it is archived again before it may be dropped',
+                                op, coalesce(p.archived_at::text, 'now'))
+        WHERE p.partition_name = part.partition_name;
         PERFORM @extschema@._hb_event(part.parent, 'archive.stale', part.partition_name,
             jsonb_build_object('operation', op, 'archived_at', part.archived_at));
     END IF;

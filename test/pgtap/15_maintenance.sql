@@ -24,8 +24,9 @@ CREATE FUNCTION pg_temp.day(prefix text, d int) RETURNS text LANGUAGE sql AS
 -- ------------------------------------------------------------ the summary
 CREATE TEMP TABLE run1 AS SELECT hb_run_maintenance() AS r;
 SELECT is((SELECT array_agg(k ORDER BY k) FROM run1, jsonb_object_keys(r) k),
-    ARRAY['adopted', 'analyzed', 'archive_due', 'catchall_rows', 'counted', 'created', 'detached', 'dropped',
-          'drops_deferred', 'errors', 'events_pruned', 'moved', 'ms', 'parents', 'quarantined', 'unmatched', 'vacuum_queued',
+    ARRAY['adopted', 'analyzed', 'archive_due', 'archive_not_queued', 'archive_queued', 'catchall_rows',
+          'counted', 'created', 'detached', 'dropped', 'drops_deferred', 'errors', 'events_pruned', 'jobs_pruned',
+          'kept_restored', 'moved', 'ms', 'parents', 'quarantined', 'unmatched', 'vacuum_queued',
           'waiting_for_archive'],
     'the summary has all its keys');
 SELECT is((SELECT (r->>'parents')::int FROM run1), 2, 'a superuser''s run covers every managed table');
