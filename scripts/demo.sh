@@ -5,7 +5,9 @@
 # heartbeats table, register it, insert heartbeats for a few hundred devices
 # the way devices send them (late, out of order, retried), show their last
 # status, run the nightly maintenance (partitions ahead, the catch-all
-# emptied, a wrong clock quarantined), check the last status against the
+# emptied, a wrong clock quarantined, yesterday's partition archived by the
+# background worker to the default target), show the archive and its
+# manifest and check its SHA-256, check the last status against the
 # heartbeats, and stop the cluster.
 #
 #   scripts/demo.sh        (as root on a fresh Debian 12 machine)
@@ -24,7 +26,7 @@ build_and_install
 stop_cluster "$DIR"
 rm -rf "$DIR"
 log "starting a scratch cluster in $DIR (port $PORT, socket only)"
-start_cluster "$DIR" "$PORT"
+start_cluster "$DIR" "$PORT" "hb_lifecycle.database = 'fleet'"
 trap 'log "stopping the cluster"; stop_cluster "$DIR"' EXIT
 as_pg createdb -h "$DIR" -p "$PORT" fleet
 run() { pg_psql "$DIR" "$PORT" fleet "$@"; }
@@ -72,6 +74,12 @@ BEGIN
         END LOOP;
     END LOOP;
 END $$;
+-- Yesterday's last round, sent late (its partition did not exist: the
+-- catch-all partition takes it until maintenance gives it one).
+INSERT INTO heartbeats
+SELECT d, date_trunc('day', now()) - interval '1 hour' + (d % 60) * interval '1 second', 'ok',
+       90::smallint, -60::smallint, 'fw-2.4.0', 0, '{"yesterday": true}'
+  FROM generate_series(1, current_setting('demo.devices')::int) d;
 -- A device whose clock is years ahead: kept (the catch-all partition takes
 -- it) until maintenance quarantines it.
 INSERT INTO heartbeats VALUES (3, now() + interval '3 years', 'ok', 80, -60, 'fw-2.4.0', 99, '{"clock": "wrong"}');
@@ -101,6 +109,31 @@ SELECT partition_name, state, row_count, pg_size_pretty(bytes) AS size FROM hb_p
  ORDER BY range_start;
 SELECT at, event, partition_name, detail FROM hb_events ORDER BY id DESC LIMIT 5;
 SQL
+
+log "the archive of yesterday's partition (maintenance queued it; the background worker wrote it)"
+YESTERDAY=$(run -At -c "SELECT to_char((now() AT TIME ZONE 'UTC')::date - 1, '\"hb_\"YYYY_MM_DD')")
+for _ in $(seq 1 100); do
+    [ "$(run -At -c "SELECT count(*) FROM hb_jobs WHERE state IN ('queued', 'running')")" = 0 ] && break
+    sleep 0.2
+done
+run <<SQL
+SELECT id, kind, partition_name, state, rows, bytes, result FROM hb_jobs ORDER BY id;
+SELECT partition_name, state, row_count, sha256, checksum_manifest_url FROM hb_partitions
+ WHERE partition_name = '$YESTERDAY';
+-- A second archive of an archived partition checks it against its manifest
+-- and uploads nothing.
+SELECT hb_archive_partition('$YESTERDAY') AS state;
+SQL
+ARCHIVE="$DIR/data/hb_archive/public.heartbeats/$YESTERDAY"
+log "its manifest ($ARCHIVE/manifest.json)"
+as_pg cat "$ARCHIVE/manifest.json"
+log "its data file, read with standard tools"
+as_pg sha256sum "$ARCHIVE/part-00000.csv.gz"
+as_pg sh -c "zcat '$ARCHIVE/part-00000.csv.gz' | head -3"
+recorded=$(run -At -c "SELECT sha256 FROM hb_partitions WHERE partition_name = '$YESTERDAY'")
+[ "$(as_pg sha256sum "$ARCHIVE/part-00000.csv.gz" | cut -d' ' -f1)" = "$recorded" ] ||
+    die "the archive's SHA-256 is not the one hb_partitions records"
+log "the archive's SHA-256 is the one hb_partitions records"
 
 log "checking device_last_status against the heartbeats"
 mismatches=$(run -At -c "

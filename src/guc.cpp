@@ -124,10 +124,14 @@ void define() {
         "takes locks of its own: this bounds both (so does half of ddl_lock_timeout).",
         &max_drops_per_run, 100, 1, 100000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 
-    DefineCustomStringVariable(
-        "hb_lifecycle.database", "The database hb_lifecycle's background worker connects to.",
-        "Archive and restore jobs run there; the extension must be installed in it.", &database,
-        "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    // A PGC_POSTMASTER setting can only be defined while preloading (a
+    // backend that loads the library later would fail); without preloading
+    // there is no worker for it to name.
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomStringVariable(
+            "hb_lifecycle.database", "The database hb_lifecycle's background worker connects to.",
+            "Archive and restore jobs run there; the extension must be installed in it.", &database,
+            "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("hb_lifecycle.archive_url",
                                "Where partitions are archived: file:///dir or s3://bucket/prefix.",
                                "Empty means the directory hb_archive under the data directory.",
@@ -168,8 +172,7 @@ void define() {
         "Webhook (Discord-compatible JSON) that gets an alert when an archive fails.",
         "Empty means no alerts. file:///path names a file (chmod 600) that holds the URL, which "
         "keeps the URL's token out of the server log; SHOW gives only the scheme and host.",
-        &alert_webhook_url, "",
-        PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, show_webhook);
+        &alert_webhook_url, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, show_webhook);
     DefineCustomIntVariable("hb_lifecycle.alert_min_interval",
                             "Least time between two alerts about the same partition.", nullptr,
                             &alert_min_interval_s, 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,

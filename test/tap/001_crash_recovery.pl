@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -40,10 +41,16 @@ sub crash_restart {
     my ($victim_pid) = @_;
     my $log_offset = -s $node->logfile;
     kill 'KILL', $victim_pid;
+    # The postmaster notices the death asynchronously: a query right after
+    # the kill may still reach the old server, so wait for the log first.
+    my $reinitialized = 0;
+    for (1 .. 300) {
+        last if ($reinitialized = $node->log_contains('all server processes terminated; reinitializing', $log_offset));
+        usleep(100_000);
+    }
+    ok($reinitialized, 'the server went through crash recovery');
     $node->poll_query_until('postgres', 'SELECT true')
       or die 'the server did not come back after the crash';
-    ok($node->log_contains('all server processes terminated; reinitializing', $log_offset),
-        'the server went through crash recovery');
 }
 
 # Starts `sql` in a new session, waits until that backend is busy as

@@ -41,5 +41,19 @@ isnt($rc, 0, 'hb_counters() fails without preloading');
 like($err, qr/55000: hb_lifecycle's shared counters are not available/, 'with a clear message and SQLSTATE');
 like($err, qr/HINT:  Add hb_lifecycle to shared_preload_libraries/, 'and says what to do');
 
+# The archive functions need the worker, which exists only when preloaded.
+$node->safe_psql('postgres', q{SELECT hb_create_partitions('heartbeats', now() - interval '3 days', now())});
+my $closed = $node->safe_psql('postgres',
+    q{SELECT to_char((now() AT TIME ZONE 'UTC')::date - 2, '"hb_"YYYY_MM_DD')});
+for my $wait ('true', 'false') {
+    ($rc, $out, $err) = $node->psql('postgres', "SELECT hb_archive_partition('$closed', wait => $wait)",
+        extra_params => ['-v', 'VERBOSITY=verbose']);
+    like($err, qr/55000: hb_lifecycle's background worker is not running/,
+        "hb_archive_partition(wait => $wait) says that the worker is not running");
+}
+like($err, qr/HINT:  Add hb_lifecycle to shared_preload_libraries/, '... and says what to do');
+is($node->safe_psql('postgres', "SELECT state FROM hb_partitions WHERE partition_name = '$closed'"), 'active',
+    '... and leaves the partition as it was');
+
 $node->stop;
 done_testing();

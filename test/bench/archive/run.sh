@@ -35,7 +35,7 @@
 set -euo pipefail
 source "$(cd "$(dirname "$0")/../../.." && pwd)/scripts/lib.sh"
 
-REPS=3 ROWS_BIG=5000000 ROWS_SMALL=1000000 DEVICES=20000
+REPS=5 ROWS_BIG=5000000 ROWS_SMALL=1000000 DEVICES=20000
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) REPS="$2"; shift 2 ;;
@@ -51,6 +51,9 @@ MOTO="${HB_MOTO_SERVER:-$(command -v moto_server || echo /root/.pyenv/shims/moto
 command -v aws >/dev/null || die "awscli not found (apt-get install awscli)"
 ensure_packages
 build_and_install
+COMMIT=$(git -C "$HB_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$HB_ROOT" status --porcelain -- src sql Makefile 2>/dev/null | head -1)
+SO="$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || pg_config --pkglibdir)/hb_lifecycle.so"
 
 DIR="${HB_BENCH_DIR:-/tmp/bench_archive}"
 PORT="${HB_BENCH_PORT:-55443}"
@@ -202,6 +205,13 @@ log "loaded in ${LOAD_BIG_S} s and ${LOAD_SMALL_S} s; VACUUM (FREEZE, ANALYZE), 
 t0=$(now)
 q "VACUUM (FREEZE, ANALYZE) $PART_BIG" "VACUUM (FREEZE, ANALYZE) $PART_SMALL" "CHECKPOINT"
 VACUUM_S=$(elapsed "$t0" "$(now)")
+# A restart empties shared_buffers: otherwise the partition loaded last
+# would be read from shared buffers and the other from the OS cache (and
+# a process's RSS counts the shared buffers it touches: RssShmem).
+log "restarting the cluster (shared_buffers empty; the OS cache keeps the partitions)"
+stop_cluster "$DIR"
+start_cluster "$DIR" "$PORT"
+SO_STAMP=$(stat -c '%Y %s' "$SO")
 declare -A NROWS=([$PART_BIG]=$ROWS_BIG [$PART_SMALL]=$ROWS_SMALL)
 for p in "$PART_BIG" "$PART_SMALL"; do
     n=$(q "SELECT count(*) FROM ONLY $p")
@@ -255,18 +265,20 @@ restart_worker() {
 }
 
 # sample PID OUT STOPFILE: every 50 ms, one line "time VmRSS RssAnon
-# RssShmem Threads" (kB) of PID into OUT, until STOPFILE exists. Builtins
-# only, but for sleep.
+# RssShmem (kB) Threads CPU-ticks" of PID into OUT, until STOPFILE exists.
+# Builtins only, but for sleep.
 sample() {
-    local pid="$1" out="$2" stop="$3" k v rss anon shm thr
+    local pid="$1" out="$2" stop="$3" k v rss anon shm thr stat
     while [ ! -e "$stop" ] && [ -r "/proc/$pid/status" ]; do
-        rss="" anon="" shm="" thr=""
+        rss="" anon="" shm="" thr="" stat=""
         while read -r k v _; do
             case "$k" in
                 VmRSS:) rss=$v ;; RssAnon:) anon=$v ;; RssShmem:) shm=$v ;; Threads:) thr=$v ;;
             esac
         done < "/proc/$pid/status" 2>/dev/null || true
-        echo "$EPOCHREALTIME $rss $anon $shm $thr" >> "$out"
+        read -r stat < "/proc/$pid/stat" 2>/dev/null || true
+        set -- ${stat##*) }
+        echo "$EPOCHREALTIME $rss $anon $shm $thr $((${12:-0} + ${13:-0}))" >> "$out"
         sleep 0.05
     done
 }
@@ -309,6 +321,8 @@ archive() {
     set_target "${VARIANT_URL[$v]}" "${VARIANT_COMP[$v]}"
     pid=$(restart_worker)
     start_rss=$(status_kb "$pid" VmRSS)
+    local moto0
+    moto0=$(cpu_s "$MOTO_PID")
     rm -f "$stop"
     : > "$samples"
     sample "$pid" "$samples" "$stop" &
@@ -325,6 +339,7 @@ archive() {
     [ "$(worker_pid)" = "$pid" ] || die "the worker changed during the archive of $part ($v)"
     hwm=$(status_kb "$pid" VmHWM)
     cpu=$(cpu_s "$pid")
+    R[${v}moto,$part]+="$(awk -v a="$moto0" -v b="$(cpu_s "$MOTO_PID")" 'BEGIN {printf "%.2f", b - a}') "
     # rows, CSV bytes, file bytes, the worker's own seconds: its archive.end event.
     ev=$(q "SELECT detail->>'rows', detail->>'csv_bytes', detail->>'bytes', detail->>'seconds', detail->>'sha256',
                    detail->>'uploaded'
@@ -344,6 +359,7 @@ archive() {
     R[${v}n,$part]+="$(wc -l < "$samples") "
     # The export is while the gzip/SHA-256 thread runs (Threads >= 2).
     R[${v}export,$part]+="$(awk -v t0="$t0" '$5 >= 2 {e = $1} END {printf "%.2f", (e ? e - t0 : 0)}' "$samples") "
+    R[${v}exportcpu,$part]+="$(awk -v hz="$(getconf CLK_TCK)" '$5 >= 2 {c = $6} END {printf "%.2f", c / hz}' "$samples") "
     R[${v}exportanon,$part]+="$(awk '$5 >= 2 && $3 > m {m = $3} END {print m + 0}' "$samples") "
     R[${v}uploadanon,$part]+="$(awk 'NR > 1 && $5 == 1 && seen && $3 > m {m = $3} $5 >= 2 {seen = 1} END {print m + 0}' "$samples") "
     CSV_BYTES[$part]=$csv
@@ -373,7 +389,9 @@ R=()
 log "the uncompressed archives are byte-identical to COPY's CSV (${COPY_BYTES[$PART_BIG]} and ${COPY_BYTES[$PART_SMALL]} bytes)"
 
 T_START=$(now)
+LOADAVG=""
 for rep in $(seq 1 "$REPS"); do
+    LOADAVG+="$(cut -d' ' -f1 /proc/loadavg) "
     for p in "$PART_BIG" "$PART_SMALL"; do
         log "rep $rep/$REPS, $p (${NROWS[$p]} rows): COPY, COPY | gzip -1, archives file+gzip, file, S3+gzip"
         measure_copy "$p"
@@ -398,8 +416,6 @@ grp() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 MEM_GIB=$(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)
 PG_VERSION=$(q "SHOW server_version" | awk '{print $1}')
-COMMIT=$(git -C "$HB_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git -C "$HB_ROOT" status --porcelain -- src sql Makefile 2>/dev/null | head -1)
 PART_SIZE=$(q "SHOW hb_lifecycle.s3_part_size")
 GZ_LEVEL=$(q "SHOW hb_lifecycle.archive_gzip_level")
 
@@ -475,6 +491,22 @@ verdicts() {
         "$(med "s3export,$PART_BIG")" "$ts"
 }
 
+phases_md() {  # where an archive's time goes: the export, then (S3) the upload
+    local p m
+    echo "| partition | archive | wall s | export s | worker CPU in it s | after it s (upload, manifest) | worker CPU after it s | moto CPU s |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for p in "$PART_BIG" "$PART_SMALL"; do
+        for m in file plain s3; do
+            local t e ec c mc
+            t=$(med "$m,$p") e=$(med "${m}export,$p") ec=$(med "${m}exportcpu,$p") c=$(med "${m}cpu,$p")
+            mc=$(med "${m}moto,$p")
+            awk -v p="$p ($(grp "${NROWS[$p]}") rows)" -v l="${LABEL[$m]#hb_archive_partition, }" -v t="$t" \
+                -v e="$e" -v ec="$ec" -v c="$c" -v mc="$mc" 'BEGIN {
+                    printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", p, l, t, e, ec, t - e, c - ec, mc }'
+        done
+    done
+}
+
 report_md() {
     echo "Machine: $(nproc) vCPU ($CPU_MODEL), ${MEM_GIB} GiB; PostgreSQL $PG_VERSION; hb_lifecycle at $COMMIT${DIRTY:+ (with local changes)};"
     echo "gzip level $GZ_LEVEL, s3_part_size $PART_SIZE; $(date -u +%Y-%m-%d)."
@@ -484,7 +516,13 @@ report_md() {
     echo
     memory_md
     echo
+    phases_md
+    echo
     verdicts
+    echo "- load average (1 min) at the start of each rep: $LOADAVG"
+    if [ "$(stat -c '%Y %s' "$SO")" != "$SO_STAMP" ]; then
+        echo "- WARNING: $SO was replaced during the run (the cluster kept the one it had loaded)"
+    fi
 }
 
 printf '\n'
