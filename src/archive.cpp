@@ -37,6 +37,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
+#include "postmaster/interrupt.h"
 #include "storage/fd.h"
 #include "storage/proc.h"
 #include "tcop/dest.h"
@@ -162,6 +163,18 @@ ArchiveTarget target_of(const std::string &url) {
     return *t;
 }
 
+// Where alerts go, read on its own: a configuration that cannot be loaded
+// is itself worth an alert.
+std::string alert_target() {
+    try {
+        return webhook_url();
+    } catch (const std::exception &e) {
+        // A webhook that cannot be read never stops an archive.
+        ereport(WARNING, (errmsg("hb_lifecycle worker: no alerts: %s", e.what())));
+        return std::string();
+    }
+}
+
 Config load_config(bool need_s3_always = false) {
     Config c;
     std::string url = guc::archive_url ? guc::archive_url : "";
@@ -171,12 +184,6 @@ Config load_config(bool need_s3_always = false) {
     c.gzip = strcmp(guc::archive_compression, "none") != 0;
     c.gzip_level = guc::archive_gzip_level;
     c.part_bytes = core::clamp_part_size(std::uint64_t(guc::s3_part_size_kb) * 1024);
-    try {
-        c.webhook = webhook_url();
-    } catch (const std::exception &e) {
-        // A webhook that cannot be read never stops an archive.
-        ereport(WARNING, (errmsg("hb_lifecycle worker: no alerts: %s", e.what())));
-    }
     c.alert_interval_s = guc::alert_min_interval_s;
     if (c.target.kind == ArchiveTarget::Kind::S3 || need_s3_always) {
         c.s3.region = guc::s3_region && *guc::s3_region ? guc::s3_region : "us-east-1";
@@ -199,9 +206,12 @@ struct Store {
     ArchiveTarget target;
     std::unique_ptr<core::S3Client> s3;
 
-    Store(const Config &c, ArchiveTarget t) : config(c), target(std::move(t)) {
-        if (target.kind == ArchiveTarget::Kind::S3)
+    // Requests stop at once on hb_cancel_job of `job` or on shutdown.
+    Store(const Config &c, ArchiveTarget t, int64 job) : config(c), target(std::move(t)) {
+        if (target.kind == ArchiveTarget::Kind::S3) {
             s3 = std::make_unique<core::S3Client>(config.s3);
+            s3->interrupted = [job] { return worker::cancel_requested(job); };
+        }
     }
     bool is_s3() const { return target.kind == ArchiveTarget::Kind::S3; }
 
@@ -272,6 +282,18 @@ struct Store {
         core::S3Result r = s3->put_object(target.bucket, path, data);
         if (!r.ok())
             throw std::runtime_error(s3_error("cannot write", target.bucket + "/" + path, r));
+    }
+
+    // Removes an object; a missing one is no error.
+    void remove(const std::string &path) {
+        if (!is_s3()) {
+            if (unlink(path.c_str()) != 0 && errno != ENOENT)
+                throw std::runtime_error("cannot remove " + path + ": " + strerror(errno));
+            return;
+        }
+        core::S3Result r = s3->delete_object(target.bucket, path);
+        if (!r.ok() && r.status != 404)
+            throw std::runtime_error(s3_error("cannot remove", target.bucket + "/" + path, r));
     }
 
     std::string url(const std::string &path) const { return core::object_url(target, path); }
@@ -612,6 +634,11 @@ void upload_file(Store &store, int64 job, const std::string &local, const std::s
             throw std::runtime_error(Store::s3_error("cannot upload", bucket + "/" + key, r));
         return;
     }
+    // At most 10,000 parts: a larger part size for a larger file.
+    std::size_t part_bytes = store.config.part_bytes;
+    if (size / part_bytes >= core::kMaxParts)
+        part_bytes = std::size_t((size / (core::kMaxParts - 1) + (1u << 20)) &
+                                 ~std::uint64_t((1u << 20) - 1));
     std::string upload_id;
     core::S3Result r = store.s3->create_multipart(bucket, key, &upload_id);
     if (!r.ok())
@@ -636,8 +663,7 @@ void upload_file(Store &store, int64 job, const std::string &local, const std::s
         for (unsigned part = 1; sent < size; part++) {
             if (worker::cancel_requested(job))
                 throw Cancelled();
-            std::size_t n =
-                std::size_t(std::min<std::uint64_t>(store.config.part_bytes, size - sent));
+            std::size_t n = std::size_t(std::min<std::uint64_t>(part_bytes, size - sent));
             buf.resize(n);
             in.read(&buf[0], std::streamsize(n));
             if (std::size_t(in.gcount()) != n)
@@ -684,11 +710,12 @@ struct ArchiveResult {
 
 // Whether the archive that the target has already is this partition's
 // (its manifest matches, every file is there with its size).
-bool archive_is_there(Store &store, const ArchiveJob &j, ArchiveResult *res) {
+bool archive_is_there(Store &store, const ArchiveJob &j, ArchiveResult *res, bool *found) {
     std::string manifest_path =
         core::object_path(store.target, j.parent_path, j.name, "manifest.json");
     std::string manifest;
-    if (!store.read_small(manifest_path, &manifest))
+    *found = store.read_small(manifest_path, &manifest);
+    if (!*found)
         return false;
     bool matches = false;
     std::string reason, files_json;
@@ -756,14 +783,16 @@ ArchiveResult archive_partition(const Config &cfg, const ArchiveJob &j) {
             throw std::runtime_error(
                 "table name " + j.parent_path +
                 " cannot be part of an object name (letters, digits, _ . - only)");
-    Store store(cfg, cfg.target);
+    Store store(cfg, cfg.target, j.id);
     ArchiveResult res;
 
     // A multipart upload left by a worker that died: abort it.
     if (store.is_s3() && !j.upload_id.empty())
         (void)store.s3->abort_multipart(store.target.bucket, j.upload_key, j.upload_id);
 
-    if (archive_is_there(store, j, &res))
+    worker::report_progress(j.id, "check", 0, 0);
+    bool found = false;
+    if (archive_is_there(store, j, &res, &found))
         return res;
 
     std::string data_name = core::part_name(0, cfg.gzip);
@@ -775,6 +804,8 @@ ArchiveResult archive_partition(const Config &cfg, const ArchiveJob &j) {
     // on leaves no manifest that could match.
     std::string manifest_path =
         core::object_path(store.target, j.parent_path, j.name, "manifest.json");
+    if (found)
+        store.remove(manifest_path);
 
     Pipeline pipe(core::make_file_sink(written_to), data_name, cfg.gzip, cfg.gzip_level);
     ExportState st;
@@ -871,8 +902,12 @@ Outcome run_archive(int64 job_id) {
     std::string failure;
     ArchiveResult res;
     Config cfg;
+    cfg.webhook = alert_target();
+    cfg.alert_interval_s = guc::alert_min_interval_s;
     try {
+        std::string webhook = cfg.webhook;
         cfg = load_config();
+        cfg.webhook = webhook;
         res = archive_partition(cfg, j);
     } catch (const Cancelled &) {
         cancelled = true;
@@ -881,6 +916,22 @@ Outcome run_archive(int64 job_id) {
         failure = e.what();
         if (failure.empty())
             failure = "the archive failed";
+    }
+    // An S3 request that hb_cancel_job interrupted fails like any other.
+    if (!failure.empty() && !ShutdownRequestPending && worker::cancel_requested(job_id)) {
+        cancelled = true;
+        failure = "cancelled";
+    }
+    // Shutting down (SIGTERM): the job is queued again, for the next worker.
+    if (!failure.empty() && ShutdownRequestPending) {
+        worker::in_transaction("hb_lifecycle: queueing a job again", [&] {
+            char *sql = psprintf("UPDATE %s._hb_jobs SET state = 'queued' WHERE id = $1",
+                                 extension_schema_quoted());
+            Oid types[1] = {INT8OID};
+            Datum values[1] = {Int64GetDatum(job_id)};
+            run_sql(sql, 1, types, values, SPI_OK_UPDATE);
+        });
+        return {"queued", "57P01", "the worker is shutting down; the job runs when it is back", 0};
     }
 
     if (failure.empty()) {
@@ -958,7 +1009,11 @@ struct RestoreJob {
 core::GzFileReader *copy_reader = nullptr;  // the file COPY reads (one at a time)
 char copy_failure[512];
 
+int64 copy_job = 0;  // the restore job COPY reads for (to stop it on cancel)
+
 int copy_source(void *outbuf, int minread, int maxread) {
+    if (worker::cancel_requested(copy_job))
+        ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("restore cancelled")));
     bool failed = false;
     std::size_t got = 0;
     try {
@@ -1056,7 +1111,7 @@ Outcome run_restore(int64 job_id) {
     try {
         auto [target, manifest_path] = locate(j.manifest_url);
         Config cfg = load_config(target.kind == ArchiveTarget::Kind::S3);
-        Store store(cfg, target);
+        Store store(cfg, target, job_id);
         std::string manifest;
         if (!store.read_small(manifest_path, &manifest))
             throw std::runtime_error("the manifest " + j.manifest_url + " is not there");
@@ -1114,6 +1169,8 @@ Outcome run_restore(int64 job_id) {
                 }
                 sink->finish();
             }
+            if (worker::cancel_requested(job_id))
+                throw std::runtime_error("restore cancelled");
             worker::report_progress(job_id, "verify", 0, 0);
             std::uint64_t size = 0;
             std::string sha = sha256_of_file(local, &size);
@@ -1161,6 +1218,7 @@ Outcome run_restore(int64 job_id) {
             List *options =
                 list_make2(makeDefElem(pstrdup("format"), (Node *)makeString(pstrdup("csv")), -1),
                            makeDefElem(pstrdup("header"), (Node *)makeBoolean(true), -1));
+            copy_job = job_id;
             for (auto &reader : readers) {
                 copy_reader = reader.get();
                 // COPY's executor state needs the table in its range table.
@@ -1207,18 +1265,26 @@ Outcome run_restore(int64 job_id) {
 bool recover_after_restart() {
     std::vector<std::pair<std::string, std::string>> uploads;
     bool ok = worker::in_transaction("hb_lifecycle: recovering jobs", [&] {
-        char *sql = psprintf("SELECT job, upload_key, upload_id FROM %s._hb_jobs_recover()",
-                             extension_schema_quoted());
+        char *sql =
+            psprintf("SELECT job, upload_key, upload_id, requeued FROM %s._hb_jobs_recover()",
+                     extension_schema_quoted());
         run_sql(sql, 0, nullptr, nullptr, SPI_OK_SELECT);
         for (uint64 i = 0; i < SPI_processed; i++) {
-            std::string key = text_value(int(i), 2), id = text_value(int(i), 3);
-            if (!id.empty())
-                uploads.emplace_back(key, id);
+            char *job = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+            char *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+            char *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+            char *requeued = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+            if (id != nullptr)
+                uploads.emplace_back(key ? key : "", id);
+            if (requeued != nullptr && strcmp(requeued, "t") == 0)
+                ereport(LOG, (errmsg("hb_lifecycle worker: job %s, left running by a previous "
+                                     "worker, is queued again",
+                                     job)));
+            else
+                ereport(WARNING, (errmsg("hb_lifecycle worker: job %s failed: three workers "
+                                         "stopped while they ran it",
+                                         job)));
         }
-        if (SPI_processed > 0)
-            ereport(LOG, (errmsg("hb_lifecycle worker: %llu job(s) left running by a previous "
-                                 "worker queued again",
-                                 static_cast<unsigned long long>(SPI_processed))));
     });
     if (!ok)
         return false;
@@ -1280,10 +1346,13 @@ extern "C" Datum hb_partition_written(PG_FUNCTION_ARGS) {
                      : TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "rows updated"
                      : TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "rows deleted"
                                                              : "truncated";
-    Oid parent = get_partition_parent(rel, true);
+    // A table not attached (yet: a restore fills it first) has nothing
+    // recorded to put back.
+    if (!get_rel_relispartition(rel))
+        return PointerGetDatum(nullptr);
+    Oid parent = get_partition_parent(rel, false);
     hb::SpiEnv env;
-    hb::spi_env_begin(&env,
-                      OidIsValid(parent) ? hb::relation_owner(parent) : hb::relation_owner(rel));
+    hb::spi_env_begin(&env, hb::relation_owner(parent));
     char *sql = psprintf("SELECT %s._hb_late_write($1, $2)", hb::extension_schema_quoted());
     Oid types[2] = {REGCLASSOID, TEXTOID};
     Datum values[2] = {ObjectIdGetDatum(rel), CStringGetTextDatum(op)};

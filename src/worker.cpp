@@ -46,8 +46,8 @@ namespace hb::worker {
 namespace {
 
 constexpr int kSlots = 32;
-constexpr long kIdleWaitMs = 10000;       // how often the loop looks at hb_jobs anyway
-constexpr long kAcceptTimeoutMs = 60000;  // a backend gives up on a worker that takes no job
+constexpr long kIdleWaitMs = 10000;         // how often the loop looks at hb_jobs anyway
+constexpr long kNoWorkerTimeoutMs = 60000;  // a backend gives up when no worker runs that long
 
 enum SlotState : int { kFree = 0, kSubmitted, kAccepted, kFinished };
 
@@ -172,7 +172,7 @@ void accept_requests() {
 }
 
 // Posts a job's outcome to the slots that wait for it.
-void post_outcome(int64 job_id, const archive::Outcome &out) {
+void post_outcome(int64 job_id, const archive::Outcome &out, bool ran = true) {
     SpinLockAcquire(&shared->mutex);
     for (auto &s : shared->slots) {
         if (s.state != kAccepted || s.job_id != job_id)
@@ -190,10 +190,49 @@ void post_outcome(int64 job_id, const archive::Outcome &out) {
         strlcpy(s.message, out.message.c_str(), sizeof s.message);
         s.rows = out.rows;
     }
-    shared->running_job = 0;
-    shared->cancel_job = 0;
+    if (ran) {
+        shared->running_job = 0;
+        shared->cancel_job = 0;
+    }
     SpinLockRelease(&shared->mutex);
     ConditionVariableBroadcast(&shared->changed);
+}
+
+// Answers the waiters of accepted jobs that ended without the worker
+// running them to their end here (cancelled while queued, failed after
+// workers died running them, finished before a restart).
+void answer_ended_jobs() {
+    int64 ids[kSlots];
+    int n = 0;
+    SpinLockAcquire(&shared->mutex);
+    for (auto &slot : shared->slots)
+        if (slot.state == kAccepted && slot.job_id != 0 && slot.job_id != shared->running_job)
+            ids[n++] = slot.job_id;
+    SpinLockRelease(&shared->mutex);
+    for (int i = 0; i < n; i++) {
+        archive::Outcome out;
+        bool ended = false;
+        in_transaction("hb_lifecycle: looking at a job", [&] {
+            char *sql = psprintf(
+                "SELECT state, coalesce(result, state), coalesce(last_error, ''), "
+                "coalesce(rows, 0) FROM %s._hb_jobs WHERE id = $1 "
+                "AND state NOT IN ('queued', 'running')",
+                extension_schema_quoted());
+            Oid types[1] = {INT8OID};
+            Datum values[1] = {Int64GetDatum(ids[i])};
+            if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) == SPI_OK_SELECT &&
+                SPI_processed == 1) {
+                char *state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+                char *result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+                out.state = strcmp(state, "done") == 0 ? result : state;
+                out.message = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+                out.rows = atoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
+                ended = true;
+            }
+        });
+        if (ended)
+            post_outcome(ids[i], out, false);
+    }
 }
 
 // The oldest queued job, or 0.
@@ -358,6 +397,9 @@ extern "C" Datum hb_wake_worker_at_commit(PG_FUNCTION_ARGS) {
 extern "C" void hb_lifecycle_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+    // pg_cancel_backend() of the worker would fail it outside any job;
+    // hb_cancel_job() is the way to stop one.
+    pqsignal(SIGINT, SIG_IGN);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection(hb::guc::database, nullptr, 0);
     pgstat_report_appname("hb_lifecycle worker");
@@ -395,6 +437,7 @@ extern "C" void hb_lifecycle_worker_main(Datum) {
             if (!recovered)
                 recovered = hb::guarded([] { return hb::archive::recover_after_restart(); });
             accept_requests();
+            answer_ended_jobs();
             JobKind kind = JobKind::Archive;
             int64 job = recovered ? next_job(&kind) : 0;
             if (job != 0) {
@@ -470,7 +513,7 @@ extern "C" Datum hb_submit_job(PG_FUNCTION_ARGS) {
 
     Slot *s = &shared->slots[mine];
     Slot copy;
-    TimestampTz submitted_at = GetCurrentTimestamp();
+    TimestampTz worker_seen = GetCurrentTimestamp();
     PG_TRY();
     {
         ConditionVariablePrepareToSleep(&shared->changed);
@@ -484,12 +527,20 @@ extern "C" Datum hb_submit_job(PG_FUNCTION_ARGS) {
             SpinLockRelease(&shared->mutex);
             if (state == kFinished || (state == kAccepted && !wait))
                 break;
-            if (state == kSubmitted &&
-                TimestampDifferenceExceeds(submitted_at, GetCurrentTimestamp(), kAcceptTimeoutMs))
+            // A worker busy with a long job takes this one later; only a
+            // worker that is not there at all is given up on.
+            SpinLockAcquire(&shared->mutex);
+            bool worker_running = shared->worker_pid != 0;
+            SpinLockRelease(&shared->mutex);
+            if (worker_running)
+                worker_seen = GetCurrentTimestamp();
+            else if (TimestampDifferenceExceeds(worker_seen, GetCurrentTimestamp(),
+                                                kNoWorkerTimeoutMs))
                 ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                                errmsg("hb_lifecycle's worker did not take the job within %ld s",
-                                       kAcceptTimeoutMs / 1000),
-                                errhint("See the server log for the worker's errors.")));
+                                errmsg("hb_lifecycle's worker has not been running for %ld s",
+                                       kNoWorkerTimeoutMs / 1000),
+                                errdetail("The job stays queued in hb_jobs if it was recorded."),
+                                errhint("See the server log for why the worker stopped.")));
             ConditionVariableTimedSleep(&shared->changed, 1000, PG_WAIT_EXTENSION);
         }
         ConditionVariableCancelSleep();
@@ -549,6 +600,27 @@ extern "C" Datum hb_job_progress(PG_FUNCTION_ARGS) {
 // the job if it is the one running (the caller checked the right to).
 extern "C" Datum hb_cancel_running(PG_FUNCTION_ARGS) {
     int64 job = PG_GETARG_INT64(0);
+    // The right to (this is granted to every managed table's owner).
+    hb::SpiEnv env;
+    hb::spi_env_begin(&env, InvalidOid);
+    char *sql = psprintf(
+        "SELECT %s._hb_owns(parent) OR pg_catalog.pg_has_role(requested_by, 'USAGE') "
+        "FROM %s._hb_jobs WHERE id = $1",
+        hb::extension_schema_quoted(), hb::extension_schema_quoted());
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(job)};
+    hb::spi_run_args(&env, sql, 1, types, values, nullptr, SPI_OK_SELECT);
+    bool isnull = true;
+    bool may =
+        SPI_processed == 1 &&
+        DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+        !isnull;
+    hb::spi_env_end(&env);
+    if (!may)
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                 errmsg("must be owner of the table of job %lld or the role that asked for it",
+                        static_cast<long long>(job))));
     if (!available())
         PG_RETURN_BOOL(false);
     SpinLockAcquire(&shared->mutex);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 namespace hb::core {
 namespace {
@@ -119,6 +120,17 @@ S3Client::~S3Client() {
 
 // libcurl's callbacks (plain functions: curl_easy_setopt is a macro that a
 // lambda's commas would confuse).
+static_assert(std::is_same_v<curl_off_t, std::int64_t>, "on_progress is declared with int64_t");
+
+int S3Client::on_progress(void *ud, std::int64_t, std::int64_t, std::int64_t, std::int64_t) {
+    auto *self = static_cast<S3Client *>(ud);
+    try {
+        return self->interrupted && self->interrupted() ? 1 : 0;
+    } catch (...) {
+        return 1;
+    }
+}
+
 size_t S3Client::on_header(char *p, size_t size, size_t n, void *ud) {
     auto *rq = static_cast<Request *>(ud);
     std::string_view line(p, size * n), v;
@@ -208,6 +220,15 @@ S3Result S3Client::perform(Request &req) {
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &req);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+        // A connection that stalls (under 1 byte/s for a minute) is a
+        // timeout, whatever timeout_s allows a slow but moving transfer.
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+        if (interrupted) {
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        }
         if (std::strcmp(req.method, "HEAD") == 0) {
             curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
         } else if (std::strcmp(req.method, "PUT") == 0) {
@@ -229,7 +250,10 @@ S3Result S3Client::perform(Request &req) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         r.status = status;
         bool retry = false;
-        if (rc != CURLE_OK) {
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            r.error = "S3 request interrupted";
+            retry = false;
+        } else if (rc != CURLE_OK) {
             r.error = std::string("S3 request failed: ") + curl_easy_strerror(rc);
             retry = transient(rc);
         } else if (status >= 200 && status < 300) {
@@ -251,10 +275,21 @@ S3Result S3Client::perform(Request &req) {
             break;
         double wait = backoff_seconds(attempt, config_.backoff_base_s, config_.backoff_cap_s,
                                       static_cast<std::uint32_t>(rng()));
-        if (sleeper)
+        if (sleeper) {
             sleeper(wait);
-        else
-            std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+        } else {
+            // In slices, so that an interruption does not wait the backoff out.
+            auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait);
+            while (std::chrono::steady_clock::now() < until) {
+                if (interrupted && interrupted())
+                    break;
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        }
+        if (interrupted && interrupted()) {
+            r.error = "S3 request interrupted";
+            break;
+        }
     }
     // Never let a secret out through an error message.
     for (const std::string *secret :

@@ -76,6 +76,10 @@ public:
 
     // For tests: what the retry waits would have been is observable.
     std::function<void(double seconds)> sleeper;
+    // Asked about once a second during a transfer and before each retry:
+    // true stops the request at once (its error says "interrupted"). The
+    // worker stops on shutdown or hb_cancel_job this way.
+    std::function<bool()> interrupted;
 
 private:
     struct Request;
@@ -83,6 +87,7 @@ private:
     static std::size_t on_header(char *p, std::size_t size, std::size_t n, void *ud);
     static std::size_t on_write(char *p, std::size_t size, std::size_t n, void *ud);
     static std::size_t on_read(char *buf, std::size_t size, std::size_t n, void *ud);
+    static int on_progress(void *ud, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
     void *curl_ = nullptr;
     S3Config config_;
 };

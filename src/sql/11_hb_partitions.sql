@@ -36,10 +36,11 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.hb_partitions', '');
 REVOKE ALL ON @extschema@.hb_partitions FROM PUBLIC;
 GRANT SELECT, INSERT ON @extschema@.hb_partitions TO PUBLIC;
 -- Not partition_name nor parent: a row cannot be renamed onto a name
--- another table will need.
-GRANT UPDATE (range_start, range_end, state, row_count, bytes, sha256, checksum_manifest_url,
-              attempts, last_error, created_at, archived_at, dropped_at, adopted, stats_at,
-              last_attempt_at, alerted_at, restored_at)
+-- another table will need. Not what describes an archive
+-- (checksum_manifest_url, archived_at, ...): only the worker records one,
+-- and a restore reads what it names as the server's OS user.
+GRANT UPDATE (range_start, range_end, state, row_count, bytes, sha256, attempts, last_error,
+              created_at, dropped_at, adopted, stats_at)
     ON @extschema@.hb_partitions TO PUBLIC;
 ALTER TABLE @extschema@.hb_partitions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_partitions_read ON @extschema@.hb_partitions FOR SELECT USING (true);

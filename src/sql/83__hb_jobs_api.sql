@@ -108,7 +108,8 @@ REVOKE ALL ON FUNCTION @extschema@._hb_job_accept(text, text, oid) FROM PUBLIC;
 -- (a job that crashes the worker must not crash it forever): that one
 -- fails, and its partition gets its state back. Returns the unfinished
 -- S3 uploads they left, which the worker aborts.
-CREATE FUNCTION @extschema@._hb_jobs_recover(OUT job bigint, OUT upload_key text, OUT upload_id text)
+CREATE FUNCTION @extschema@._hb_jobs_recover(OUT job bigint, OUT upload_key text, OUT upload_id text,
+                                              OUT requeued boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -124,8 +125,15 @@ BEGIN
             UPDATE @extschema@.hb_partitions p SET state = 'archive_failed', last_attempt_at = now(),
                 last_error = format('the worker stopped %s times while it archived this partition; see the server log', j.attempts)
             WHERE p.partition_name = j.partition_name AND p.state = 'archiving';
+            IF FOUND THEN
+                PERFORM @extschema@._hb_event(j.parent, 'archive.failed', j.partition_name,
+                    jsonb_build_object('job', j.id, 'attempt', j.attempts,
+                                       'error', 'the worker stopped while it ran this job'));
+            END IF;
+            requeued := false;
         ELSE
             UPDATE @extschema@._hb_jobs SET state = 'queued' WHERE id = j.id;
+            requeued := true;
         END IF;
         job := j.id;
         upload_key := j.upload_key;

@@ -127,6 +127,13 @@ BEGIN
         reason := 'the manifest is not valid JSON';
         RETURN;
     END;
+    -- Only the archive hb_partitions records is reused: after a late write
+    -- (which forgets the recorded SHA-256) the partition must be exported
+    -- again, even where its row count did not change (an UPDATE).
+    IF part.sha256 IS NULL OR m->'files'->0->>'sha256' IS DISTINCT FROM part.sha256 THEN
+        reason := 'the manifest is not the archive hb_partitions records';
+        RETURN;
+    END IF;
     IF m->>'partition' IS DISTINCT FROM part.partition_name THEN
         reason := 'the manifest is of another partition';
         RETURN;
@@ -186,7 +193,9 @@ BEGIN
     -- 'active' meanwhile: then this archive is not the partition's.
     UPDATE @extschema@.hb_partitions p
     SET state = 'archived', row_count = rows, sha256 = _hb_archive_done.sha256,
-        checksum_manifest_url = manifest_url, archived_at = now(), last_error = NULL,
+        checksum_manifest_url = manifest_url,
+        archived_at = CASE WHEN uploaded OR p.archived_at IS NULL THEN now() ELSE p.archived_at END,
+        last_error = NULL,
         last_attempt_at = now()
     WHERE p.partition_name = j.partition_name AND p.state = 'archiving'
     RETURNING p.state INTO final_state;
@@ -291,7 +300,7 @@ BEGIN
     FOR UPDATE;
     IF part.state IN ('archiving', 'archived') THEN
         UPDATE @extschema@.hb_partitions p
-        SET state = 'active', attempts = 0,
+        SET state = 'active', attempts = 0, sha256 = NULL,
             last_error = format('%s after its archive of %s: it is archived again before it may be dropped',
                                 op, coalesce(p.archived_at::text, 'now'))
         WHERE p.partition_name = part.partition_name;

@@ -138,3 +138,53 @@ TEST(GzipWriter, EmptyInputIsAValidGzipFile) {
     EXPECT_EQ(gunzip(gz), "");
     EXPECT_THROW(w.write("x"), std::logic_error);
 }
+
+namespace {
+std::string temp_file(const std::string &name, const std::string &content) {
+    std::string path = ::testing::TempDir() + "hb_gzreader_" + name;
+    FILE *f = fopen(path.c_str(), "wb");
+    fwrite(content.data(), 1, content.size(), f);
+    fclose(f);
+    return path;
+}
+
+std::string read_all(GzFileReader &r, std::size_t chunk) {
+    std::string out;
+    std::string buf(chunk, '\0');
+    while (std::size_t n = r.read(&buf[0], buf.size()))
+        out.append(buf.data(), n);
+    return out;
+}
+}  // namespace
+
+TEST(GzFileReader, ReadsWhatGzipWriterWrote) {
+    std::string text;
+    for (int i = 0; i < 5000; ++i)
+        text += std::to_string(i) + ",\"a,b\",\n";
+    std::string gz;
+    GzipWriter w([&](const char *p, std::size_t n) { gz.append(p, n); }, 1);
+    w.write(text);
+    w.finish();
+    GzFileReader r(temp_file("gz", gz));
+    EXPECT_EQ(read_all(r, 777), text);
+}
+
+TEST(GzFileReader, PassesAnUncompressedFileThrough) {
+    GzFileReader r(temp_file("plain", "device_id,ts\n1,2026-12-01\n"));
+    EXPECT_EQ(read_all(r, 4), "device_id,ts\n1,2026-12-01\n");
+}
+
+TEST(GzFileReader, ACorruptFileThrows) {
+    std::string gz;
+    GzipWriter w([&](const char *p, std::size_t n) { gz.append(p, n); });
+    w.write(std::string(100000, 'x') + "tail");
+    w.finish();
+    gz[gz.size() / 2] ^= 0x5a;  // a flipped byte in the deflate stream
+    gz[gz.size() / 2 + 1] ^= 0x5a;
+    GzFileReader r(temp_file("corrupt", gz));
+    EXPECT_THROW(read_all(r, 4096), std::runtime_error);
+}
+
+TEST(GzFileReader, AMissingFileThrows) {
+    EXPECT_THROW(GzFileReader("/nonexistent/hb_gz"), std::runtime_error);
+}

@@ -278,7 +278,9 @@ sample() {
         done < "/proc/$pid/status" 2>/dev/null || true
         read -r stat < "/proc/$pid/stat" 2>/dev/null || true
         set -- ${stat##*) }
-        echo "$EPOCHREALTIME $rss $anon $shm $thr $((${12:-0} + ${13:-0}))" >> "$out"
+        # A sample with a field missing (a read that raced the process) is left out.
+        [ -n "$rss" ] && [ -n "$anon" ] && [ -n "$shm" ] && [ -n "$thr" ] && [ $# -ge 13 ] &&
+            echo "$EPOCHREALTIME $rss $anon $shm $thr $(($12 + $13))" >> "$out"
         sleep 0.05
     done
 }
