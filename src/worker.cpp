@@ -369,6 +369,7 @@ PG_FUNCTION_INFO_V1(hb_submit_job);
 PG_FUNCTION_INFO_V1(hb_job_progress);
 PG_FUNCTION_INFO_V1(hb_cancel_running);
 PG_FUNCTION_INFO_V1(hb_wake_worker_at_commit);
+PG_FUNCTION_INFO_V1(hb_require_worker);
 }
 
 namespace {
@@ -456,19 +457,10 @@ extern "C" void hb_lifecycle_worker_main(Datum) {
     proc_exit(1);
 }
 
-// _hb_submit_job(kind text, partition text, wait boolean, OUT job_id
-// bigint, OUT state text, OUT sqlstate text, OUT message text, OUT rows
-// bigint): hands a job to the worker, then waits until the worker has
-// recorded it (wait false: state is 'queued') or run it (the partition's
-// state after the job, or 'failed' with sqlstate and message). The caller
-// (hb_archive_partition, hb_restore_partition) has checked the request.
-extern "C" Datum hb_submit_job(PG_FUNCTION_ARGS) {
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        elog(ERROR, "_hb_submit_job: return type must be a row type");
-    char *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    char *partition = text_to_cstring(PG_GETARG_TEXT_PP(1));
-    bool wait = PG_GETARG_BOOL(2);
+namespace {
+// The error of a function that needs the worker, when there is none for
+// this database.
+void require_worker() {
     if (!available())
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -486,6 +478,29 @@ extern "C" Datum hb_submit_job(PG_FUNCTION_ARGS) {
                  errhint("Run this in database \"%s\", or set hb_lifecycle.database to this "
                          "database and restart the server.",
                          hb::guc::database)));
+}
+}  // namespace
+
+// _hb_require_worker(): require_worker() for SQL (_hb_queue_job).
+extern "C" Datum hb_require_worker(PG_FUNCTION_ARGS) {
+    require_worker();
+    PG_RETURN_VOID();
+}
+
+// _hb_submit_job(kind text, partition text, wait boolean, OUT job_id
+// bigint, OUT state text, OUT sqlstate text, OUT message text, OUT rows
+// bigint): hands a job to the worker, then waits until the worker has
+// recorded it (wait false: state is 'queued') or run it (the partition's
+// state after the job, or 'failed' with sqlstate and message). The caller
+// (hb_archive_partition, hb_restore_partition) has checked the request.
+extern "C" Datum hb_submit_job(PG_FUNCTION_ARGS) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "_hb_submit_job: return type must be a row type");
+    char *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    char *partition = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    bool wait = PG_GETARG_BOOL(2);
+    require_worker();
     if (strlen(partition) >= NAMEDATALEN)
         ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG), errmsg("partition name is too long")));
 

@@ -32,6 +32,8 @@ AS $$
         '@extschema@.hb_cancel_job(bigint)',
         '@extschema@._hb_submit_job(text, text, boolean)',
         '@extschema@._hb_queue_job(text, text)',
+        '@extschema@._hb_require_worker()',
+        '@extschema@._hb_job_record(text, text, oid)',
         '@extschema@._hb_wake_worker_at_commit()',
         '@extschema@._hb_cancel_running(bigint)',
         '@extschema@._hb_late_write(regclass, text)'

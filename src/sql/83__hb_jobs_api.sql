@@ -33,48 +33,18 @@ COMMENT ON FUNCTION @extschema@._hb_cancel_running(bigint) IS
     'Internal: asks the worker to stop the job it runs, if it is that one.';
 REVOKE ALL ON FUNCTION @extschema@._hb_cancel_running(bigint) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._hb_queue_job(kind text, partition text)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    part @extschema@.hb_partitions;
-    job bigint;
-BEGIN
-    IF NOT (SELECT worker_available FROM @extschema@.hb_settings()) THEN
-        RAISE EXCEPTION 'hb_lifecycle''s background worker is not running'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'Archives and restores run in the worker, which exists only when the library is preloaded.',
-                  HINT = 'Add hb_lifecycle to shared_preload_libraries (after pg_cron) and restart the server.';
-    END IF;
-    IF current_database() <> current_setting('hb_lifecycle.database') THEN
-        RAISE EXCEPTION 'hb_lifecycle''s background worker serves database "%", not this one',
-                        current_setting('hb_lifecycle.database')
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Run this in that database, or set hb_lifecycle.database to this one and restart the server.';
-    END IF;
-    SELECT * INTO STRICT part FROM @extschema@.hb_partitions p WHERE p.partition_name = partition;
-    -- One job per partition and kind at a time.
-    PERFORM pg_advisory_xact_lock(hashtext('hb_lifecycle job ' || partition));
-    SELECT j.id INTO job FROM @extschema@._hb_jobs j
-    WHERE j.partition_name = partition AND j.kind = _hb_queue_job.kind AND j.state IN ('queued', 'running')
-    ORDER BY j.id LIMIT 1;
-    IF job IS NULL THEN
-        INSERT INTO @extschema@._hb_jobs (kind, partition_name, parent, requested_by)
-        VALUES (kind, partition, part.parent,
-                (SELECT oid FROM pg_roles WHERE rolname = current_user))
-        RETURNING id INTO job;
-        PERFORM @extschema@._hb_wake_worker_at_commit();
-    END IF;
-    RETURN job;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._hb_queue_job(text, text) IS
-    'Internal: queues a worker job in the caller''s transaction (or finds the one queued).';
-REVOKE ALL ON FUNCTION @extschema@._hb_queue_job(text, text) FROM PUBLIC;
+CREATE FUNCTION @extschema@._hb_require_worker()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'hb_require_worker';
+COMMENT ON FUNCTION @extschema@._hb_require_worker() IS
+    'Internal: an error unless hb_lifecycle''s worker serves this database.';
+REVOKE ALL ON FUNCTION @extschema@._hb_require_worker() FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._hb_job_accept(kind text, partition text, role oid)
+-- _hb_job_record: the queued or running job of that kind for the
+-- partition, or a new one asked for by role (one job per partition and
+-- kind at a time, under an advisory lock).
+CREATE FUNCTION @extschema@._hb_job_record(kind text, partition text, role oid)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -89,7 +59,7 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('hb_lifecycle job ' || partition));
     SELECT j.id INTO job FROM @extschema@._hb_jobs j
-    WHERE j.partition_name = partition AND j.kind = _hb_job_accept.kind AND j.state IN ('queued', 'running')
+    WHERE j.partition_name = partition AND j.kind = _hb_job_record.kind AND j.state IN ('queued', 'running')
     ORDER BY j.id LIMIT 1;
     IF job IS NULL THEN
         INSERT INTO @extschema@._hb_jobs (kind, partition_name, parent, requested_by)
@@ -98,6 +68,37 @@ BEGIN
     END IF;
     RETURN job;
 END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_job_record(text, text, oid) IS
+    'Internal: finds the open job of a partition, or records a new one.';
+REVOKE ALL ON FUNCTION @extschema@._hb_job_record(text, text, oid) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._hb_queue_job(kind text, partition text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job bigint;
+BEGIN
+    PERFORM @extschema@._hb_require_worker();
+    job := @extschema@._hb_job_record(kind, partition,
+                                      (SELECT oid FROM pg_roles WHERE rolname = current_user));
+    PERFORM @extschema@._hb_wake_worker_at_commit();
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_queue_job(text, text) IS
+    'Internal: queues a worker job in the caller''s transaction (or finds the one queued).';
+REVOKE ALL ON FUNCTION @extschema@._hb_queue_job(text, text) FROM PUBLIC;
+
+-- _hb_job_accept (the worker): records a job a backend handed over.
+CREATE FUNCTION @extschema@._hb_job_accept(kind text, partition text, role oid)
+RETURNS bigint
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@._hb_job_record(kind, partition, role)
 $$;
 COMMENT ON FUNCTION @extschema@._hb_job_accept(text, text, oid) IS
     'Internal (the worker): records a submitted job, or finds the one already queued.';
