@@ -62,6 +62,9 @@ extern "C" {
 #include "worker.hpp"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -89,7 +92,29 @@ struct Cancelled : std::runtime_error {
 };
 
 std::string spool_dir() {
+    if (guc::spool_directory && *guc::spool_directory)
+        return guc::spool_directory;
     return std::string(DataDir) + "/hb_lifecycle_spool";
+}
+
+// Refuses to write `need` bytes where the file system has less free space
+// (the spool, or a file target, can be on the disk that holds the WAL,
+// where running out stops the server). dir need not exist yet: its
+// nearest existing ancestor is asked.
+void require_free_space(std::string dir, std::uint64_t need) {
+    struct statvfs vfs;
+    while (statvfs(dir.c_str(), &vfs) != 0) {
+        std::size_t slash = dir.rfind('/');
+        if (errno != ENOENT || slash == std::string::npos || slash == 0)
+            return;  // nothing to ask: the write itself will say what is wrong
+        dir.resize(slash);
+    }
+    std::uint64_t free = std::uint64_t(vfs.f_bavail) * vfs.f_frsize;
+    if (free < need)
+        throw std::runtime_error("not enough free space in " + dir +
+                                 " for the archive: " + std::to_string(free >> 20) +
+                                 " MiB free, the partition takes " + std::to_string(need >> 20) +
+                                 " MiB (set hb_lifecycle.spool_directory, or free space)");
 }
 
 // ---- settings ------------------------------------------------------------
@@ -145,7 +170,7 @@ core::AwsCredentials read_credentials(const std::string &path, const std::string
 std::string webhook_url() {
     std::string v = guc::alert_webhook_url ? guc::alert_webhook_url : "";
     if (v.rfind("file://", 0) != 0)
-        return v;
+        return std::string();  // (the setting's check allows nothing else)
     std::string text = read_secret_file(v.substr(7), "hb_lifecycle.alert_webhook_url");
     std::size_t end = text.find_last_not_of(" \t\r\n");
     return end == std::string::npos ? std::string()
@@ -308,7 +333,18 @@ public:
 
     Pipeline(std::unique_ptr<core::ObjectSink> sink, std::string name, bool gzip, int level)
         : writer_(std::move(sink), std::move(name), gzip, level) {
-        thread_ = std::thread([this] { run(); });
+        // The thread must never run PostgreSQL's signal handlers: it starts
+        // with every signal blocked (it inherits this thread's mask).
+        sigset_t all, saved;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &saved);
+        try {
+            thread_ = std::thread([this] { run(); });
+        } catch (...) {
+            pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+            throw;
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     }
     ~Pipeline() { abandon(); }
 
@@ -511,6 +547,23 @@ std::string text_value(int row, int col) {
     return v ? std::string(v) : std::string();
 }
 
+// A bigint column of an SPI result that must not be NULL (a manifest's
+// count or size); what names it in the error is `what`.
+uint64 count_value(int row, int col, const char *what) {
+    bool isnull = true;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+    if (isnull || DatumGetInt64(d) < 0)
+        ereport(ERROR,
+                (errcode(ERRCODE_DATA_CORRUPTED), errmsg("the manifest has no valid %s", what)));
+    return uint64(DatumGetInt64(d));
+}
+
+// A text column of an SPI result, or "" (palloc'd: nothing to destroy).
+const char *cstring_value(int row, int col) {
+    char *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+    return v ? v : "";
+}
+
 void run_sql(const char *sql, int nargs, Oid *types, Datum *values, int expected) {
     int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
     if (rc != expected)
@@ -523,6 +576,7 @@ struct ArchiveJob {
     Oid owner = InvalidOid;
     std::string name, parent_path, range_start, range_end, prior_state, manifest_url;
     std::string upload_key, upload_id, extension_version;
+    std::uint64_t table_bytes = 0;
     std::vector<core::ManifestColumn> columns;
 };
 
@@ -530,7 +584,7 @@ void begin_archive(ArchiveJob *j) {
     char *sql = psprintf(
         "SELECT partition_oid, partition_name, parent_path, owner, range_start, "
         "range_end, prior_state, manifest_url, upload_key, upload_id, "
-        "extension_version FROM %s._hb_archive_begin($1)",
+        "extension_version, table_bytes FROM %s._hb_archive_begin($1)",
         extension_schema_quoted());
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(j->id)};
@@ -549,6 +603,8 @@ void begin_archive(ArchiveJob *j) {
     j->upload_key = text_value(0, 9);
     j->upload_id = text_value(0, 10);
     j->extension_version = text_value(0, 11);
+    j->table_bytes = std::uint64_t(
+        DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 12, &isnull)));
     Datum rel[1] = {ObjectIdGetDatum(j->partition)};
     Oid reltype[1] = {OIDOID};
     run_sql(
@@ -556,8 +612,13 @@ void begin_archive(ArchiveJob *j) {
         "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 "
         "AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
         1, reltype, rel, SPI_OK_SELECT);
-    for (uint64 i = 0; i < SPI_processed; i++)
-        j->columns.push_back({text_value(int(i), 1), text_value(int(i), 2)});
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        // (Both values first: no std::string may be alive across a call
+        // that can raise.)
+        char *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+        char *type = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+        j->columns.push_back({name, type});
+    }
 }
 
 // The export: reads the partition in this (REPEATABLE READ) transaction's
@@ -734,15 +795,15 @@ bool archive_is_there(Store &store, const ArchiveJob &j, ArchiveResult *res, boo
             Datum values[2] = {Int64GetDatum(j.id), CStringGetTextDatum(manifest.c_str())};
             run_sql(sql, 2, types, values, SPI_OK_SELECT);
             for (uint64 i = 0; i < SPI_processed; i++) {
-                matches = text_value(int(i), 1) == "t";
-                reason = text_value(int(i), 2);
+                matches = strcmp(cstring_value(int(i), 1), "t") == 0;
+                reason = cstring_value(int(i), 2);
                 if (!matches)
                     break;
-                res->rows = std::stoull(text_value(int(i), 3));
-                std::string csv = text_value(int(i), 4);
-                res->csv_bytes = csv.empty() ? 0 : std::stoull(csv);
-                files.push_back({text_value(int(i), 5), std::stoull(text_value(int(i), 6)),
-                                 text_value(int(i), 7)});
+                res->rows = count_value(int(i), 3, "row_count");
+                res->csv_bytes = count_value(int(i), 4, "bytes");
+                uint64 bytes = count_value(int(i), 6, "file size");
+                const char *name = cstring_value(int(i), 5), *sha = cstring_value(int(i), 7);
+                files.push_back({name, bytes, sha});
             }
         },
         &error);
@@ -807,6 +868,7 @@ ArchiveResult archive_partition(const Config &cfg, const ArchiveJob &j) {
     if (found)
         store.remove(manifest_path);
 
+    require_free_space(written_to.substr(0, written_to.rfind('/')), j.table_bytes);
     Pipeline pipe(core::make_file_sink(written_to), data_name, cfg.gzip, cfg.gzip_level);
     ExportState st;
     st.job = &j;
@@ -821,8 +883,11 @@ ArchiveResult archive_partition(const Config &cfg, const ArchiveJob &j) {
             // may fail, and then the export must).
             std::string &rest = st.csv.buffer();
             st.csv_bytes += rest.size();
-            if (!rest.empty() && !pipe.push(rest))
-                ereport(ERROR, (errmsg("archive export failed: %s", pipe.error().c_str())));
+            if (!rest.empty() && !pipe.push(rest)) {
+                char why[512];
+                strlcpy(why, pipe.error().c_str(), sizeof why);
+                ereport(ERROR, (errmsg("archive export failed: %s", why)));
+            }
         },
         &error, &sqlstate, /*repeatable_read=*/true);
     if (!ok) {
@@ -1125,26 +1190,28 @@ Outcome run_restore(int64 job_id) {
                 Oid types[2] = {INT8OID, TEXTOID};
                 Datum values[2] = {Int64GetDatum(job_id), CStringGetTextDatum(manifest.c_str())};
                 run_sql(sql, 2, types, values, SPI_OK_SELECT);
-                j.row_count = std::stoll(text_value(0, 1));
-                j.gzip = text_value(0, 2) == "gzip";
+                j.row_count = int64(count_value(0, 1, "row_count"));
+                j.gzip = strcmp(cstring_value(0, 2), "gzip") == 0;
                 // The files and columns, one per row of a second query.
                 char *fsql = psprintf(
                     "SELECT f.name, f.bytes, f.sha256 FROM "
                     "jsonb_to_recordset($1::jsonb) AS f(name text, bytes bigint, "
                     "sha256 text)");
-                files_text = text_value(0, 3);
-                columns_text = text_value(0, 4);
+                files_text = cstring_value(0, 3);
+                columns_text = cstring_value(0, 4);
                 Oid t1[1] = {TEXTOID};
                 Datum v1[1] = {CStringGetTextDatum(files_text.c_str())};
                 run_sql(fsql, 1, t1, v1, SPI_OK_SELECT);
-                for (uint64 i = 0; i < SPI_processed; i++)
-                    j.files.push_back({text_value(int(i), 1), std::stoull(text_value(int(i), 2)),
-                                       text_value(int(i), 3)});
+                for (uint64 i = 0; i < SPI_processed; i++) {
+                    uint64 bytes = count_value(int(i), 2, "file size");
+                    const char *name = cstring_value(int(i), 1), *sha = cstring_value(int(i), 3);
+                    j.files.push_back({name, bytes, sha});
+                }
                 Datum v2[1] = {CStringGetTextDatum(columns_text.c_str())};
                 run_sql("SELECT c->>'name' FROM jsonb_array_elements($1::jsonb) c", 1, t1, v2,
                         SPI_OK_SELECT);
                 for (uint64 i = 0; i < SPI_processed; i++)
-                    j.columns.push_back(text_value(int(i), 1));
+                    j.columns.push_back(cstring_value(int(i), 1));
             },
             &error, &sqlstate);
         if (!ok)

@@ -34,6 +34,7 @@ char *s3_profile = nullptr;
 char *s3_sse = nullptr;
 int s3_part_size_kb = 16 * 1024;
 char *alert_webhook_url = nullptr;
+char *spool_directory = nullptr;
 int alert_min_interval_s = 3600;
 int archive_retry_base_s = 300;
 
@@ -66,20 +67,16 @@ bool check_archive_url(char **newval, void **, GucSource) {
     return false;
 }
 
-// A webhook URL carries its token: SHOW and pg_settings give only its
-// scheme and host.
-const char *show_webhook() {
-    static char shown[128];
-    const char *url = alert_webhook_url ? alert_webhook_url : "";
-    if (*url == '\0')
-        return "";
-    const char *host = strstr(url, "://");
-    size_t keep = host ? strcspn(host + 3, "/?#") + (host + 3 - url) : 0;
-    if (keep == 0 || keep > sizeof shown - 16)
-        return "(set)";
-    memcpy(shown, url, keep);
-    strlcpy(shown + keep, "/(hidden)", sizeof shown - keep);
-    return shown;
+// A webhook's URL carries its token, and every value of a setting is in
+// pg_settings (reset_val) and in the log of the reload that changed it:
+// the setting names a file that holds the URL.
+bool check_webhook(char **newval, void **, GucSource) {
+    if (**newval == '\0' || strncmp(*newval, "file:///", 8) == 0)
+        return true;
+    GUC_check_errdetail(
+        "hb_lifecycle.alert_webhook_url must be file:///path of a file (chmod 600) "
+        "that holds the webhook's URL, which carries its token.");
+    return false;
 }
 
 }  // namespace
@@ -170,9 +167,15 @@ void define() {
     DefineCustomStringVariable(
         "hb_lifecycle.alert_webhook_url",
         "Webhook (Discord-compatible JSON) that gets an alert when an archive fails.",
-        "Empty means no alerts. file:///path names a file (chmod 600) that holds the URL, which "
-        "keeps the URL's token out of the server log; SHOW gives only the scheme and host.",
-        &alert_webhook_url, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, show_webhook);
+        "file:///path of a file (chmod 600) that holds the URL, so that its token is never in "
+        "pg_settings nor the server log. Empty means no alerts.",
+        &alert_webhook_url, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_webhook, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "hb_lifecycle.spool_directory",
+        "Where the worker keeps an S3 archive's compressed file until it is uploaded.",
+        "Empty means hb_lifecycle_spool in the data directory. An archive is refused when the "
+        "directory's file system has less free space than the partition's size.",
+        &spool_directory, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("hb_lifecycle.alert_min_interval",
                             "Least time between two alerts about the same partition.", nullptr,
                             &alert_min_interval_s, 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,

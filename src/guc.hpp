@@ -30,7 +30,8 @@ extern char *s3_credentials_file;  // AWS credentials file; "" = none
 extern char *s3_profile;           // its section
 extern char *s3_sse;               // AES256 | aws:kms | none
 extern int s3_part_size_kb;        // multipart part size
-extern char *alert_webhook_url;    // Discord-compatible webhook; "" = no alerts
+extern char *alert_webhook_url;    // file:///path of a file holding the webhook URL; "" = none
+extern char *spool_directory;      // "" = PGDATA/hb_lifecycle_spool
 extern int alert_min_interval_s;   // per partition
 extern int archive_retry_base_s;   // maintenance's backoff for archive_failed
 

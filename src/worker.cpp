@@ -30,6 +30,7 @@ extern "C" {
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -313,6 +314,10 @@ bool run_in_transaction(const char *activity, void (*body)(void *), void *arg, s
             SPI_connect();
             PushActiveSnapshot(GetTransactionSnapshot());
             pgstat_report_activity(STATE_RUNNING, activity);
+            // No step waits for a lock forever (a session holding a row of
+            // hb_partitions would stall every job behind it).
+            (void)set_config_option("lock_timeout", "60s", PGC_SUSET, PGC_S_SESSION,
+                                    GUC_ACTION_LOCAL, true, 0, false);
             body(arg);
             SPI_finish();
             PopActiveSnapshot();
@@ -326,6 +331,15 @@ bool run_in_transaction(const char *activity, void (*body)(void *), void *arg, s
         if (sqlstate)
             *sqlstate = unpack_sql_state(e.edata()->sqlerrcode);
         ereport(LOG, (errmsg("hb_lifecycle worker: %s: %s", activity, msg)));
+        AbortCurrentTransaction();
+    } catch (const std::exception &e) {
+        // A C++ failure inside the body: the transaction is still open.
+        ok = false;
+        if (error)
+            *error = e.what();
+        if (sqlstate)
+            *sqlstate = "XX000";
+        ereport(LOG, (errmsg("hb_lifecycle worker: %s: %s", activity, e.what())));
         AbortCurrentTransaction();
     }
     MemoryContextSwitchTo(caller);

@@ -1,8 +1,10 @@
 -- _hb_sync_partitions: makes hb_partitions agree with the catalog for one
 -- parent. A partition made outside hb_lifecycle whose bounds are exactly a
 -- slot of the scheme is adopted under its own name (a partition.create
--- event with "adopted": true); one whose bounds are not is reported in
--- "unmatched" and left alone. A recorded partition whose table is gone is
+-- event with "adopted": true); one whose bounds are not, one that is not a
+-- plain table (partitioned, foreign), and one that takes the name of a
+-- partition archived and dropped (restore that one instead) are reported
+-- in "unmatched" and left alone. A recorded partition whose table is gone is
 -- marked dropped; one that still exists but was detached is reported in
 -- "detached". Returns {"adopted": [...], "unmatched": [...], "detached": [...]}.
 CREATE FUNCTION @extschema@._hb_sync_partitions(parent regclass)
@@ -21,7 +23,7 @@ DECLARE
     detached text[] := '{}';
 BEGIN
     FOR part IN
-        SELECT u.name, b.range_start, b.range_end
+        SELECT u.name, u.relid, b.range_start, b.range_end
         FROM (SELECT kid.relid, kid.name FROM @extschema@._hb_children(cfg.parent) kid
               WHERE kid.name NOT IN (SELECT p.partition_name FROM @extschema@.hb_partitions p
                                      WHERE p.parent = cfg.parent AND p.state <> 'dropped')
@@ -42,7 +44,14 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
                            WHERE p.partition_name = part.name AND p.parent <> cfg.parent)
            -- nor a name in another managed table's scheme, which it will need
-           AND NOT @extschema@._hb_others_name(cfg.parent, part.name) THEN
+           AND NOT @extschema@._hb_others_name(cfg.parent, part.name)
+           -- nor a day that was archived and dropped: archiving the new
+           -- table would replace the only archive of the old one's rows
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.hb_partitions p
+                           WHERE p.partition_name = part.name AND p.state = 'dropped'
+                             AND p.checksum_manifest_url IS NOT NULL)
+           -- and a plain table (what an archive exports and counts)
+           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = part.relid) = 'r' THEN
             INSERT INTO @extschema@.hb_partitions AS p
                 (partition_name, parent, range_start, range_end, state, adopted)
             VALUES (part.name, cfg.parent, part.range_start, part.range_end, 'active', true)

@@ -93,6 +93,18 @@ BEGIN
             format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', cfg.parent),
             format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', rel)], lock_wait, retries);
     END IF;
+    -- Writes are seen only while the late-write triggers fire for every
+    -- writer: if someone dropped or disabled them, a write may have gone
+    -- unseen, and only a new archive (which enables them again) can tell.
+    IF cfg.archive AND rel IS NOT NULL AND part.checksum_manifest_url IS NOT NULL
+       AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgenabled = 'A'
+            AND t.tgname IN ('hb_late_rows', 'hb_late_truncate')) <> 2 THEN
+        RAISE EXCEPTION 'hb_drop_partition: the late-write triggers of partition % are missing or disabled', partition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'A write since its archive may not have been seen; nothing was dropped.',
+                  HINT = format('Archive it again first: SELECT hb_archive_partition(%L) (that enables them again).',
+                                partition);
+    END IF;
     IF cfg.archive AND (SELECT p.state FROM @extschema@.hb_partitions p
                         WHERE p.partition_name = partition) IS DISTINCT FROM 'archived' THEN
         RAISE EXCEPTION 'hb_drop_partition: rows were written into partition % after its archive', partition

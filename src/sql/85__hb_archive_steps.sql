@@ -23,7 +23,7 @@ CREATE FUNCTION @extschema@._hb_archive_begin(job bigint,
     OUT partition_oid oid, OUT partition_name text, OUT parent_path text, OUT owner oid,
     OUT range_start text, OUT range_end text,
     OUT prior_state text, OUT manifest_url text, OUT upload_key text, OUT upload_id text,
-    OUT extension_version text)
+    OUT extension_version text, OUT table_bytes bigint)
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
@@ -58,6 +58,11 @@ BEGIN
         RAISE EXCEPTION 'partition % is not closed yet', part.partition_name
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) <> 'r' THEN
+        RAISE EXCEPTION 'partition % is not a plain table (it is partitioned or foreign)', rel
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'hb_lifecycle archives plain tables only; archive and drop this one yourself.';
+    END IF;
     -- SHARE waits for the writers already in the partition (whose rows the
     -- export's snapshot could miss, and whose triggers may have fired while
     -- the state was still 'active', doing nothing); every later write fires
@@ -66,6 +71,7 @@ BEGIN
         format('LOCK TABLE ONLY %s IN SHARE MODE', rel)]);
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'hb_late_rows')
        OR NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'hb_late_truncate') THEN
+        UPDATE @extschema@.hb_partitions p SET sha256 = NULL WHERE p.partition_name = part.partition_name;
         PERFORM @extschema@._hb_ddl(format('watching partition %s for late rows', rel), ARRAY[
             format('DROP TRIGGER IF EXISTS hb_late_rows ON %s', rel),
             format('DROP TRIGGER IF EXISTS hb_late_truncate ON %s', rel),
@@ -73,6 +79,18 @@ BEGIN
                    'FOR EACH ROW EXECUTE FUNCTION @extschema@.hb_partition_written()', rel),
             format('CREATE TRIGGER hb_late_truncate AFTER TRUNCATE ON %s '
                    'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.hb_partition_written()', rel)]);
+    END IF;
+    -- ALWAYS: writes in replica mode (logical replication's apply,
+    -- pg_restore --disable-triggers) fire them too; this also enables
+    -- them again if someone disabled them.
+    IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel
+               AND t.tgname IN ('hb_late_rows', 'hb_late_truncate') AND t.tgenabled <> 'A') THEN
+        -- Writes may have gone unseen meanwhile: the recorded archive is
+        -- not to be trusted any more (this job exports the table again).
+        UPDATE @extschema@.hb_partitions p SET sha256 = NULL WHERE p.partition_name = part.partition_name;
+        PERFORM @extschema@._hb_ddl(format('enabling the late-row triggers of %s', rel), ARRAY[
+            format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hb_late_rows', rel),
+            format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hb_late_truncate', rel)]);
     END IF;
     UPDATE @extschema@._hb_jobs SET state = 'running', started_at = now(), attempts = attempts + 1,
         prior_state = coalesce(j.prior_state, CASE WHEN part.state = 'archiving' THEN 'active' ELSE part.state END)
@@ -94,6 +112,7 @@ BEGIN
     upload_key := j.upload_key;
     upload_id := j.upload_id;
     extension_version := (SELECT extversion FROM pg_extension WHERE extname = 'hb_lifecycle');
+    table_bytes := pg_relation_size(rel);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._hb_archive_begin(bigint) IS

@@ -175,6 +175,8 @@ BEGIN
                    'FOR EACH ROW EXECUTE FUNCTION @extschema@.hb_partition_written()', rel);
     EXECUTE format('CREATE TRIGGER hb_late_truncate AFTER TRUNCATE ON %s '
                    'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.hb_partition_written()', rel);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hb_late_rows', rel);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hb_late_truncate', rel);
     PERFORM @extschema@._hb_lock_for_create(cfg.parent);
     IF facts.catchall IS NOT NULL THEN
         moved := @extschema@.hb_take_catchall_rows(facts.catchall, cfg.parent, cfg.time_column,

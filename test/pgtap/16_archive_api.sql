@@ -77,6 +77,15 @@ SELECT hb_configure('heartbeats', archive => true);
 UPDATE hb_partitions SET state = 'archived', archived_at = now(), row_count = 3, sha256 = repeat('a', 64),
     checksum_manifest_url = 'file:///archive/public.heartbeats/' || partition_name || '/manifest.json'
 WHERE partition_name = pg_temp.day(-19);
+-- (with the late-write triggers an archive job gives its partition)
+DO $$ BEGIN
+    EXECUTE format('CREATE TRIGGER hb_late_rows AFTER INSERT OR UPDATE OR DELETE ON %I '
+                   'FOR EACH ROW EXECUTE FUNCTION hb_partition_written()', pg_temp.day(-19));
+    EXECUTE format('CREATE TRIGGER hb_late_truncate AFTER TRUNCATE ON %I '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION hb_partition_written()', pg_temp.day(-19));
+    EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER hb_late_rows, ENABLE ALWAYS TRIGGER hb_late_truncate',
+                   pg_temp.day(-19));
+END $$;
 SELECT hb_drop_partition(pg_temp.day(-19));
 
 CREATE TEMP TABLE expected AS
@@ -377,6 +386,19 @@ UPDATE hb_partitions SET state = 'archived', archived_at = now(), restored_at = 
     checksum_manifest_url = 'file:///archive/public.heartbeats/' || partition_name || '/manifest.json'
 WHERE partition_name IN (pg_temp.day(-16), pg_temp.day(-17));
 UPDATE hb_partitions SET restored_at = NULL WHERE partition_name = pg_temp.day(-17);
+-- (with the late-write triggers an archive job, or a restore, gives them)
+DO $$
+DECLARE d int;
+BEGIN
+    FOREACH d IN ARRAY ARRAY[-16, -17] LOOP
+        EXECUTE format('CREATE TRIGGER hb_late_rows AFTER INSERT OR UPDATE OR DELETE ON %I '
+                       'FOR EACH ROW EXECUTE FUNCTION hb_partition_written()', pg_temp.day(d));
+        EXECUTE format('CREATE TRIGGER hb_late_truncate AFTER TRUNCATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION hb_partition_written()', pg_temp.day(d));
+        EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER hb_late_rows, ENABLE ALWAYS TRIGGER hb_late_truncate',
+                       pg_temp.day(d));
+    END LOOP;
+END $$;
 -- The failed one, within its backoff.
 UPDATE hb_partitions SET attempts = 1,
     last_attempt_at = now() - (SELECT archive_retry_interval FROM hb_settings()) / 2

@@ -95,6 +95,12 @@ sub proxy_log {
     return @lines;
 }
 
+# The webhook's URL lives in a file (chmod 600): a URL carries its token.
+open(my $wf, '>', "$work/webhook-first") or die $!;
+print $wf "http://127.0.0.1:$hook_port/api/webhooks/123/secret-token\n";
+close $wf;
+chmod 0600, "$work/webhook-first";
+
 my $node = PostgreSQL::Test::Cluster->new('archive');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
@@ -102,7 +108,7 @@ shared_preload_libraries = 'pg_cron,hb_lifecycle'
 cron.database_name = 'postgres'
 restart_after_crash = on
 hb_lifecycle.database = 'postgres'
-hb_lifecycle.alert_webhook_url = 'http://127.0.0.1:$hook_port/api/webhooks/123/secret-token'
+hb_lifecycle.alert_webhook_url = 'file://$work/webhook-first'
 hb_lifecycle.alert_min_interval = '1h'
 });
 $node->start;
