@@ -7,7 +7,8 @@
 # moved to another partition, COPY, direct partition inserts, the SQL write
 # path, bigint, text and uuid keys; and the partition lifecycle's C parts
 # (slots, bounds, catch-all moves and quarantine, maintenance without a
-# worker slot, as in single-user mode). (Concurrent waits are the isolation
+# worker slot, as in single-user mode), and the archive's late-write
+# trigger (an archive's SQL steps called by hand, then writes). (Concurrent waits are the isolation
 # specs' job.) Debian's server is built without USE_VALGRIND, so memcheck
 # sees errors in malloc'd memory, stack and C++ objects, and use of freed
 # or uninitialised memory inside palloc'd blocks only when a context has
@@ -33,7 +34,7 @@ as_pg valgrind --error-exitcode=97 --error-limit=no --num-callers=30 --track-ori
     die "memcheck failed (exit $rc); full output in $WORK/memcheck.out"
 }
 for check in '"mismatches=0"' '"tagged mismatches=0"' '"unit mismatches=0"' '"partition mismatches=0"' \
-    '"lifecycle mismatches=0"'; do
+    '"lifecycle mismatches=0"' '"late write state=active"'; do
     grep -q "= $check" "$WORK/memcheck.out" ||
         { grep -E "ERROR|mismatches" "$WORK/memcheck.out" >&2; die "a last-status table is not exact after the workload ($check)"; }
 done

@@ -126,3 +126,21 @@ SELECT 'lifecycle mismatches=' || count(*) FROM (SELECT DISTINCT ON (device_id) 
 
 SELECT hb_unmanage('heartbeats');
 
+
+CREATE TABLE archived_beats (device_id int NOT NULL, ts timestamptz NOT NULL, status text) PARTITION BY RANGE (ts);
+
+SELECT hb_manage('archived_beats', last_status_table => 'archived_last', partition_prefix => 'ab', premake => 0);
+
+SELECT count(*) FROM hb_create_partitions('archived_beats', now() - interval '5 days', now() - interval '3 days');
+
+INSERT INTO archived_beats SELECT d, now() - interval '4 days', 'archived day' FROM generate_series(1, 20) d;
+
+INSERT INTO _hb_jobs (kind, partition_name, parent, requested_by) SELECT 'archive', partition_name, parent, 10 FROM hb_partitions WHERE parent = 'archived_beats'::regclass AND range_start <= now() - interval '4 days' AND range_end > now() - interval '4 days';
+
+SELECT _hb_archive_begin(max(id)) IS NOT NULL FROM _hb_jobs;
+
+SELECT _hb_archive_done(max(id), 20, 100, 50, repeat('b', 64), 'file:///nowhere/manifest.json', true, 0.1) FROM _hb_jobs;
+
+DO $$ BEGIN BEGIN INSERT INTO archived_beats SELECT d, now() - interval '4 days' + interval '1 hour', 'late' FROM generate_series(1, 3) d; RAISE EXCEPTION 'undone'; EXCEPTION WHEN raise_exception THEN NULL; END; UPDATE archived_beats SET status = 'late update' WHERE status = 'archived day' AND device_id = 1; END $$;
+
+SELECT 'late write state=' || p.state FROM hb_partitions p JOIN _hb_jobs j USING (partition_name) WHERE j.id = (SELECT max(id) FROM _hb_jobs);

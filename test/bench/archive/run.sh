@@ -280,7 +280,7 @@ sample() {
         set -- ${stat##*) }
         # A sample with a field missing (a read that raced the process) is left out.
         [ -n "$rss" ] && [ -n "$anon" ] && [ -n "$shm" ] && [ -n "$thr" ] && [ $# -ge 13 ] &&
-            echo "$EPOCHREALTIME $rss $anon $shm $thr $(($12 + $13))" >> "$out"
+            echo "$EPOCHREALTIME $rss $anon $shm $thr $((${12} + ${13}))" >> "$out"
         sleep 0.05
     done
 }
@@ -334,8 +334,9 @@ archive() {
         { cat "$DIR/archive.err" >&2; die "hb_archive_partition('$part') failed ($v)"; }
     t1=$(now)
     touch "$stop"
-    wait "$SAMPLER_PID" || true
+    wait "$SAMPLER_PID" || die "the memory sampler failed"
     SAMPLER_PID=""
+    [ -s "$samples" ] || die "the memory sampler recorded nothing during the archive of $part ($v)"
     [ "$state" = archived ] ||
         { cat "$DIR/archive.err" >&2; die "hb_archive_partition('$part') returned '$state' ($v), not 'archived'"; }
     [ "$(worker_pid)" = "$pid" ] || die "the worker changed during the archive of $part ($v)"
