@@ -239,6 +239,16 @@ my $summary = decode_json(sql('SELECT hb_run_maintenance()'));
 ok((grep { $_ eq $p2 } @{ $summary->{archive_queued} }), 'maintenance queues its archive again');
 ok(poll_until("SELECT state = 'archived' AND row_count = 20001 FROM hb_partitions WHERE partition_name = '$p2'", 60),
     '... and the worker archives it again with the late row');
+# A late UPDATE keeps the row count: the next archive still exports again.
+my $sha_before = sql("SELECT sha256 FROM hb_partitions WHERE partition_name = '$p2'");
+sql("UPDATE heartbeats SET status = 'changed late' WHERE device_id = 9999");
+is(sql("SELECT hb_archive_partition('$p2')"), 'archived', 'after a late UPDATE, the partition is archived again');
+is(sql("SELECT detail->>'uploaded' FROM hb_events WHERE event = 'archive.end' AND partition_name = '$p2' "
+      . "ORDER BY id DESC LIMIT 1"), 'true', '... exported and written again, though its row count is the same');
+my $sha_after = sql("SELECT sha256 FROM hb_partitions WHERE partition_name = '$p2'");
+isnt($sha_after, $sha_before, '... with a new SHA-256');
+sql("TRUNCATE copy_back; COPY copy_back FROM PROGRAM 'zcat $dir/part-00000.csv.gz' (FORMAT csv, HEADER)");
+is(sql("SELECT status FROM copy_back WHERE device_id = 9999"), 'changed late', '... that holds the updated row');
 # Maintenance queued every closed partition: let those jobs end (to the
 # file target) before the targets change.
 ok(poll_until("SELECT count(*) = 0 FROM hb_jobs WHERE state IN ('queued', 'running')", 120),
