@@ -440,6 +440,35 @@ is(sql("SELECT hb_archive_partition('$p9')"), 'archive_failed', 'an archive to a
 is(scalar(alerts()), $before + 1, '... and alerts the webhook read from its file');
 ok(index(slurp($node->logfile), 'other-token') < 0, '... whose token is not in the server log');
 
+# A webhook that does not answer: the failure is logged, the job ends.
+open(my $bf, '>', "$work/webhook-broken") or die $!;
+print $bf "http://127.0.0.1:1/api/webhooks/789/unreachable\n";
+close $bf;
+chmod 0600, "$work/webhook-broken";
+settings(alert_webhook_url => "file://$work/webhook-broken");
+sql("UPDATE hb_partitions SET alerted_at = NULL WHERE partition_name = '$p9'");
+is(sql("SELECT hb_archive_partition('$p9')"), 'archive_failed', 'with a webhook that does not answer, a failed archive');
+like(slurp($node->logfile), qr/the alert about \Q$p9\E was not sent/, '... logs that the alert was not sent');
+is(sql("SELECT state FROM hb_jobs WHERE partition_name = '$p9' ORDER BY id DESC LIMIT 1"), 'failed',
+    '... and its job still ends');
+
+# A manifest that does not agree with hb_partitions: the restore refuses.
+sql("UPDATE hb_config SET retention = '1 day'");
+is(sql("SELECT hb_drop_partition('$p2')"), 't', 'a partition archived to the file target is dropped');
+my $mtext = slurp("$dir/manifest.json");
+(my $forged = $mtext) =~ s/"row_count": (\d+)/'"row_count": ' . ($1 + 1)/e;
+open(my $mf, '>', "$dir/manifest.json") or die $!;
+print $mf $forged;
+close $mf;
+($rc, $out, $stderr) = $node->psql('postgres', "SELECT hb_restore_partition('$p2')");
+like($stderr, qr/counts 20002 rows, hb_partitions 20001/, 'a restore whose manifest counts other rows is refused');
+is(sql("SELECT to_regclass('$p2') IS NULL"), 't', '... and nothing was restored');
+open($mf, '>', "$dir/manifest.json") or die $!;
+print $mf $mtext;
+close $mf;
+is(sql("SELECT hb_restore_partition('$p2')"), '20001', 'with the manifest put back, it is restored from the file target');
+sql("UPDATE hb_config SET retention = '30 days'");
+
 # Maintenance drops what is archived and past retention, but not a
 # partition someone restored.
 sql("UPDATE hb_config SET retention = '1 day'");
