@@ -20,12 +20,17 @@ OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o
 
 # SQL objects, one per file, concatenated in name order.
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
-# The update from 0.1: the objects 0.2 added, and what it changed in hb_config.
-UPDATE_0_1_SOURCES = src/sql/00_header.sql src/sql/05_hb_owns.sql \
-                     src/sql/10b__hb_may_record.sql src/sql/updates/0.1--0.2-hb_config.sql \
-                     $(sort $(wildcard src/sql/1[1-4]_*.sql src/sql/[6-9]*.sql)) \
-                     src/sql/updates/0.1--0.2-grants.sql
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1--0.2.sql
+# The update from 0.2: what 0.3 changed in 0.2's tables, its new objects,
+# and its changed functions (made again with CREATE OR REPLACE).
+UPDATE_0_2_NEW      = src/sql/14_hb_jobs.sql src/sql/60_hb_settings.sql
+UPDATE_0_2_REPLACED = src/sql/69__hb_sync_partitions.sql src/sql/74_hb_drop_partition.sql \
+                      src/sql/77_hb_run_maintenance.sql src/sql/81__hb_lifecycle_functions.sql
+UPDATE_0_2_ADDED    = src/sql/83__hb_jobs_api.sql src/sql/83b__hb_archivable.sql \
+                      src/sql/84_hb_archive_partition.sql src/sql/85__hb_archive_steps.sql \
+                      src/sql/86_hb_restore_partition.sql
+UPDATE_0_2_SOURCES  = src/sql/00_header.sql src/sql/updates/0.2--0.3-tables.sql $(UPDATE_0_2_NEW) \
+                      $(UPDATE_0_2_REPLACED) $(UPDATE_0_2_ADDED) src/sql/updates/0.2--0.3-grants.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2--0.3.sql
 # Install scripts of released versions, frozen.
 DATA        = $(wildcard src/sql/releases/$(EXTENSION)--*.sql)
 
@@ -53,7 +58,9 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) hb_lifecycle.control
 	cat $(SQL_SOURCES) > $@
 
-$(EXTENSION)--0.1--0.2.sql: $(UPDATE_0_1_SOURCES)
-	cat $(UPDATE_0_1_SOURCES) > $@
+$(EXTENSION)--0.2--0.3.sql: $(UPDATE_0_2_SOURCES)
+	{ cat src/sql/00_header.sql src/sql/updates/0.2--0.3-tables.sql $(UPDATE_0_2_NEW); \
+	  sed 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' $(UPDATE_0_2_REPLACED); \
+	  cat $(UPDATE_0_2_ADDED) src/sql/updates/0.2--0.3-grants.sql; } > $@
 
 $(OBJS): $(wildcard src/*.hpp src/core/*.hpp)

@@ -31,6 +31,7 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -256,12 +257,20 @@ int64 next_job(JobKind *kind) {
     return id;
 }
 
-// Whether the extension is installed in this database (the worker waits
-// for CREATE EXTENSION instead of failing in a loop).
-bool extension_installed() {
+// Whether the extension is installed in this database at a version that
+// has the job queue (the worker waits for CREATE EXTENSION, or ALTER
+// EXTENSION ... UPDATE, instead of failing in a loop); *old when it is
+// there at an older version.
+bool extension_installed(bool *old) {
     bool installed = false;
-    in_transaction("hb_lifecycle: looking for the extension",
-                   [&] { installed = OidIsValid(get_extension_oid("hb_lifecycle", true)); });
+    *old = false;
+    in_transaction("hb_lifecycle: looking for the extension", [&] {
+        Oid ext = get_extension_oid("hb_lifecycle", true);
+        if (!OidIsValid(ext))
+            return;
+        installed = OidIsValid(get_relname_relid("_hb_jobs", extension_schema_oid()));
+        *old = !installed;
+    });
     return installed;
 }
 
@@ -439,8 +448,14 @@ extern "C" void hb_lifecycle_worker_main(Datum) {
             ProcessConfigFile(PGC_SIGHUP);
         }
         long wait_ms = kIdleWaitMs;
-        if (!extension_installed()) {
-            if (!said_missing)
+        bool old = false;
+        if (!extension_installed(&old)) {
+            if (!said_missing && old)
+                ereport(LOG, (errmsg("hb_lifecycle worker: the extension in database \"%s\" is "
+                                     "older than this library; waiting for ALTER EXTENSION "
+                                     "hb_lifecycle UPDATE",
+                                     hb::guc::database)));
+            else if (!said_missing)
                 ereport(LOG, (errmsg("hb_lifecycle worker: the extension is not installed in "
                                      "database \"%s\"; waiting for CREATE EXTENSION hb_lifecycle",
                                      hb::guc::database)));

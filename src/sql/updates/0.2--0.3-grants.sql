@@ -1,8 +1,6 @@
--- 0.1 -> 0.2: the owners of the tables managed under 0.1 may run the
--- lifecycle, as hb_manage() lets the owners of tables it registers from
--- now on. (Their catch-all partitions and hb_partitions rows are made by
--- the first hb_create_ahead() or hb_run_maintenance(), not here: objects
--- an extension script creates would belong to the extension.)
+-- 0.2 -> 0.3: the owners of the tables managed under 0.2 may archive and
+-- restore their partitions, as hb_manage() lets the owners of tables it
+-- registers from now on.
 DO $$
 DECLARE
     owner_name text;
