@@ -1393,7 +1393,7 @@ PG_FUNCTION_INFO_V1(hb_partition_written);
 }
 
 // The late-write trigger (see 85__hb_archive_steps.sql): _hb_late_write as
-// the table's owner, once per partition and subtransaction (a statement
+// the extension's owner, once per partition and subtransaction (a statement
 // that writes many rows calls it once; an update undone by ROLLBACK TO
 // SAVEPOINT was made in a subtransaction whose id never comes back, so the
 // next write calls it again).
@@ -1413,13 +1413,11 @@ extern "C" Datum hb_partition_written(PG_FUNCTION_ARGS) {
                      : TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "rows updated"
                      : TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "rows deleted"
                                                              : "truncated";
-    // A table not attached (yet: a restore fills it first) has nothing
-    // recorded to put back.
-    if (!get_rel_relispartition(rel))
-        return PointerGetDatum(nullptr);
-    Oid parent = get_partition_parent(rel, false);
+    // As the extension's owner (what it records is not the table owner's
+    // to write), in a security-restricted operation; also for a partition
+    // detached for now (_hb_late_write finds it by name and schema).
     hb::SpiEnv env;
-    hb::spi_env_begin(&env, hb::relation_owner(parent));
+    hb::spi_env_begin(&env, hb::config_table_owner());
     char *sql = psprintf("SELECT %s._hb_late_write($1, $2)", hb::extension_schema_quoted());
     Oid types[2] = {REGCLASSOID, TEXTOID};
     Datum values[2] = {ObjectIdGetDatum(rel), CStringGetTextDatum(op)};

@@ -350,6 +350,14 @@ bool run_in_transaction(const char *activity, void (*body)(void *), void *arg, s
             *sqlstate = "XX000";
         ereport(LOG, (errmsg("hb_lifecycle worker: %s: %s", activity, e.what())));
         AbortCurrentTransaction();
+    } catch (...) {
+        ok = false;
+        if (error)
+            *error = "unknown failure";
+        if (sqlstate)
+            *sqlstate = "XX000";
+        ereport(LOG, (errmsg("hb_lifecycle worker: %s: unknown failure", activity)));
+        AbortCurrentTransaction();
     }
     MemoryContextSwitchTo(caller);
     pgstat_report_activity(STATE_IDLE, nullptr);

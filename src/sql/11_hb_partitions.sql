@@ -34,12 +34,17 @@ COMMENT ON TABLE @extschema@.hb_partitions IS
     'Partitions of hb_lifecycle''s managed tables and where each is in its lifecycle.';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.hb_partitions', '');
 REVOKE ALL ON @extschema@.hb_partitions FROM PUBLIC;
-GRANT SELECT, INSERT ON @extschema@.hb_partitions TO PUBLIC;
+GRANT SELECT ON @extschema@.hb_partitions TO PUBLIC;
+-- A new row is an active partition; what describes an archive is the
+-- worker's (as the extension's owner) to record.
+GRANT INSERT (partition_name, parent, range_start, range_end, state, adopted)
+    ON @extschema@.hb_partitions TO PUBLIC;
 -- Not partition_name nor parent: a row cannot be renamed onto a name
 -- another table will need. Not what describes an archive
--- (checksum_manifest_url, archived_at, ...): only the worker records one,
--- and a restore reads what it names as the server's OS user.
-GRANT UPDATE (range_start, range_end, state, row_count, bytes, sha256, attempts, last_error,
+-- (checksum_manifest_url, sha256, archived_at, ...): only the worker (and
+-- the late-write trigger) record it, as the extension's owner, and a
+-- restore reads what it names as the server's OS user.
+GRANT UPDATE (range_start, range_end, state, row_count, bytes, attempts, last_error,
               created_at, dropped_at, adopted, stats_at)
     ON @extschema@.hb_partitions TO PUBLIC;
 ALTER TABLE @extschema@.hb_partitions ENABLE ROW LEVEL SECURITY;
@@ -48,7 +53,7 @@ CREATE POLICY hb_partitions_read ON @extschema@.hb_partitions FOR SELECT USING (
 -- role owns, by a name not in another managed table's scheme: no one can
 -- claim a name another table will need.
 CREATE POLICY hb_partitions_insert ON @extschema@.hb_partitions FOR INSERT
-    WITH CHECK (@extschema@._hb_may_record(parent)
+    WITH CHECK (@extschema@._hb_may_record(parent) AND state = 'active'
                 AND NOT @extschema@._hb_others_name(parent, partition_name)
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
                             JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) i.inhrelid

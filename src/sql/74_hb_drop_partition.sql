@@ -98,7 +98,8 @@ BEGIN
     -- unseen, and only a new archive (which enables them again) can tell.
     IF cfg.archive AND rel IS NOT NULL AND part.checksum_manifest_url IS NOT NULL
        AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgenabled = 'A'
-            AND t.tgname IN ('hb_late_rows', 'hb_late_truncate')) <> 2 THEN
+            AND t.tgname IN ('hb_late_rows', 'hb_late_truncate')
+            AND t.tgfoid = '@extschema@.hb_partition_written()'::regprocedure) <> 2 THEN
         RAISE EXCEPTION 'hb_drop_partition: the late-write triggers of partition % are missing or disabled', partition
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'A write since its archive may not have been seen; nothing was dropped.',

@@ -105,13 +105,14 @@ BEGIN
             created := created || ARRAY(SELECT jsonb_array_elements_text(coalesce(r->'created', '[]')));
             counted := counted + @extschema@._hb_refresh_stats(cfg.parent);
             IF cfg.archive THEN
-                -- Closed and not archived; a failed one once its backoff
+                -- Closed and not archived (or left 'archiving' by a job that
+                -- ended without an end); a failed one once its backoff
                 -- (archive_retry_interval, doubled per attempt, at most a
                 -- day) has passed; none that a job is on already.
                 archive_due := archive_due || ARRAY(
                     SELECT p.partition_name FROM @extschema@.hb_partitions p
                     WHERE p.parent = cfg.parent AND p.range_end <= now()
-                      AND (p.state = 'active'
+                      AND (p.state IN ('active', 'archiving')
                            OR (p.state = 'archive_failed'
                                AND coalesce(p.last_attempt_at, '-infinity') + least(interval '1 day',
                                    settings.archive_retry_interval * power(2, least(greatest(p.attempts - 1, 0), 20)))

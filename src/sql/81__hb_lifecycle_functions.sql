@@ -35,8 +35,7 @@ AS $$
         '@extschema@._hb_require_worker()',
         '@extschema@._hb_job_record(text, text, oid)',
         '@extschema@._hb_wake_worker_at_commit()',
-        '@extschema@._hb_cancel_running(bigint)',
-        '@extschema@._hb_late_write(regclass, text)'
+        '@extschema@._hb_cancel_running(bigint)'
     ]) AS f
 $$;
 COMMENT ON FUNCTION @extschema@._hb_lifecycle_functions() IS

@@ -173,6 +173,12 @@ BEGIN
             last_error = format('cancelled by %s', current_user)
         WHERE id = job AND state = 'queued';
         IF FOUND THEN
+            -- A job queued again after its worker stopped had begun: its
+            -- partition gets back the state it had.
+            IF j.kind = 'archive' THEN
+                UPDATE @extschema@.hb_partitions p SET state = coalesce(j.prior_state, 'active')
+                WHERE p.partition_name = j.partition_name AND p.state = 'archiving';
+            END IF;
             RETURN true;
         END IF;
     END IF;

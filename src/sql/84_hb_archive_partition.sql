@@ -46,6 +46,9 @@ BEGIN
             USING HINT = 'hb_partitions.last_error keeps the reason; hb_run_maintenance() tries again with backoff.';
     ELSIF r.state = 'cancelled' THEN
         RAISE WARNING 'archive of partition % was cancelled', partition;
+    ELSIF r.state = 'queued' THEN
+        RAISE WARNING 'the worker stopped while it archived partition %', partition
+            USING DETAIL = 'The job is queued again and runs once the worker is back (hb_jobs shows it).';
     END IF;
     RETURN r.state;
 END

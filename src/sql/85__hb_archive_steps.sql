@@ -292,8 +292,9 @@ REVOKE ALL ON FUNCTION @extschema@._hb_job_failed(bigint, text) FROM PUBLIC;
 
 -- The triggers' function: a write into an archived (or archiving)
 -- partition makes it 'active' again, so that it is archived again before
--- it may be dropped. Runs the update as the table's owner (the writer may
--- not write hb_partitions); once per partition and transaction.
+-- it may be dropped. Runs the update as the extension's owner (neither the
+-- writer nor the table's owner may write what describes an archive); once
+-- per partition and subtransaction.
 CREATE FUNCTION @extschema@.hb_partition_written()
 RETURNS trigger
 LANGUAGE C
@@ -313,10 +314,13 @@ BEGIN
     -- older than an archive's start would read 'active' and do nothing;
     -- locking a row changed since its snapshot fails it with a
     -- serialization error instead, and its retry sees 'archiving'.
-    SELECT * INTO part FROM @extschema@.hb_partitions p
-    WHERE p.partition_name = (SELECT relname FROM pg_class WHERE oid = rel)
-      AND p.parent = (SELECT inhparent FROM pg_inherits WHERE inhrelid = rel)
-    FOR UPDATE;
+    -- By name in the table's schema: also while it is detached (a write
+    -- then is as unseen by the archive as any other).
+    SELECT p.* INTO part FROM @extschema@.hb_partitions p
+    JOIN pg_class pc ON pc.oid = p.parent
+    JOIN pg_class k ON k.oid = rel
+    WHERE p.partition_name = k.relname::text AND pc.relnamespace = k.relnamespace
+    FOR UPDATE OF p;
     IF part.state IN ('archiving', 'archived') THEN
         UPDATE @extschema@.hb_partitions p
         SET state = 'active', attempts = 0, sha256 = NULL,

@@ -187,14 +187,14 @@ SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
     'PUBLIC can execute none of the internal functions of the job queue and the worker''s steps');
 SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
         'hb_archive_partition(text, boolean)', 'hb_restore_partition(text)', 'hb_cancel_job(bigint)',
-        '_hb_submit_job(text, text, boolean)', '_hb_queue_job(text, text)', '_hb_late_write(regclass, text)']::regprocedure[]) f
+        '_hb_submit_job(text, text, boolean)', '_hb_queue_job(text, text)']::regprocedure[]) f
         WHERE NOT has_function_privilege('hb_arch_owner', f, 'EXECUTE') ORDER BY 1), '{}'::text[],
     'hb_manage lets the table''s owner archive, restore and cancel (and run what those call)');
 SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
         '_hb_job_accept(text, text, oid)', '_hb_jobs_recover()', '_hb_job_failed(bigint, text)',
         '_hb_archive_begin(bigint)', '_hb_archive_check(bigint, text)',
         '_hb_archive_done(bigint, bigint, bigint, bigint, text, text, boolean, double precision)',
-        '_hb_archive_failed(bigint, text, boolean, interval)',
+        '_hb_archive_failed(bigint, text, boolean, interval)', '_hb_late_write(regclass, text)',
         '_hb_restore_begin(bigint)', '_hb_restore_plan(bigint, text)', '_hb_restore_prepare(bigint)',
         '_hb_restore_finish(bigint, bigint)']::regprocedure[]) f
         WHERE has_function_privilege('hb_arch_owner', f, 'EXECUTE') ORDER BY 1), '{}'::text[],

@@ -5,9 +5,11 @@
 -- archive does not reuse the old one; a partition made by hand under the
 -- name of a partition that was archived and dropped is not adopted (its
 -- archive would replace the only archive of the old rows), nor is a
--- partitioned one; archiving refuses a table that is not plain.
+-- partitioned one; archiving refuses a table that is not plain; a write
+-- into a detached archived partition is seen; owners cannot record an
+-- archive; a cancelled job does not leave its partition 'archiving'.
 BEGIN;
-SELECT plan(13);
+SELECT plan(22);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -35,6 +37,8 @@ END $$;
 INSERT INTO heartbeats VALUES (1, (now() AT TIME ZONE 'UTC')::date - 15 + interval '1 hour', 'old');
 INSERT INTO heartbeats VALUES (1, (now() AT TIME ZONE 'UTC')::date - 14 + interval '1 hour', 'old');
 INSERT INTO heartbeats VALUES (1, (now() AT TIME ZONE 'UTC')::date - 13 + interval '1 hour', 'old');
+INSERT INTO heartbeats VALUES (1, (now() AT TIME ZONE 'UTC')::date - 12 + interval '1 hour', 'old');
+INSERT INTO heartbeats VALUES (1, (now() AT TIME ZONE 'UTC')::date - 11 + interval '1 hour', 'old');
 
 -- 1. Replica mode.
 SELECT is(pg_temp.archive(pg_temp.day(-15)), 'archived', 'a partition is archived');
@@ -77,6 +81,40 @@ SELECT lives_ok(format($$ALTER TABLE hand_made RENAME TO %I; ALTER TABLE heartbe
 SELECT ok((SELECT (r->'unmatched') ? pg_temp.day(-13) FROM hb_run_maintenance() r)
           AND pg_temp.state(pg_temp.day(-13)) = 'dropped',
           '... and not adopted: the archive of the dropped one stays the only one recorded');
+
+-- A partitioned table attached by hand is not adopted (nor archived).
+SELECT lives_ok(format($$CREATE TABLE %I PARTITION OF heartbeats FOR VALUES FROM (%L) TO (%L) PARTITION BY RANGE (ts)$$,
+                       pg_temp.day(-22), (now() AT TIME ZONE 'UTC')::date - 22, (now() AT TIME ZONE 'UTC')::date - 21),
+                'a partitioned table is attached by hand as a day');
+SELECT ok((SELECT (r->'unmatched') ? pg_temp.day(-22) FROM hb_run_maintenance() r)
+          AND pg_temp.state(pg_temp.day(-22)) IS NULL,
+          '... and not adopted: an archive exports and counts plain tables only');
+
+-- 4. A write while the partition is detached is seen too.
+SELECT is(pg_temp.archive(pg_temp.day(-12)), 'archived', 'a fourth partition is archived');
+SELECT lives_ok(format('ALTER TABLE heartbeats DETACH PARTITION %I', pg_temp.day(-12)),
+                '... detached by hand');
+SELECT lives_ok(format($$UPDATE %I SET status = 'changed while detached'$$, pg_temp.day(-12)),
+                '... and written while detached');
+SELECT is(pg_temp.state(pg_temp.day(-12)), 'active', '... is active again (to be archived again)');
+
+-- 5. No one but the worker records an archive.
+SELECT ok(NOT has_column_privilege('public', 'hb_partitions', 'checksum_manifest_url', 'INSERT')
+          AND NOT has_column_privilege('public', 'hb_partitions', 'checksum_manifest_url', 'UPDATE')
+          AND NOT has_column_privilege('public', 'hb_partitions', 'sha256', 'INSERT')
+          AND NOT has_column_privilege('public', 'hb_partitions', 'sha256', 'UPDATE')
+          AND NOT has_column_privilege('public', 'hb_partitions', 'archived_at', 'INSERT')
+          AND NOT has_column_privilege('public', 'hb_partitions', 'archived_at', 'UPDATE'),
+          'table owners may neither insert nor update what describes an archive');
+
+-- 6. A job queued again after its worker stopped, then cancelled: the
+-- partition gets its state back (else it would stay 'archiving' forever).
+INSERT INTO _hb_jobs (kind, partition_name, parent, requested_by)
+VALUES ('archive', pg_temp.day(-11), 'heartbeats', (SELECT oid FROM pg_roles WHERE rolname = current_user));
+SELECT _hb_archive_begin(max(id)) IS NOT NULL FROM _hb_jobs;
+UPDATE _hb_jobs SET state = 'queued' WHERE id = (SELECT max(id) FROM _hb_jobs);
+SELECT ok(hb_cancel_job((SELECT max(id) FROM _hb_jobs)), 'a job queued again after its worker stopped is cancelled');
+SELECT is(pg_temp.state(pg_temp.day(-11)), 'active', '... and its partition is active again, not archiving');
 
 SELECT * FROM finish();
 ROLLBACK;
