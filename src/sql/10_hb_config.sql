@@ -13,14 +13,15 @@ CREATE TABLE @extschema@.hb_config (
     last_status_table regclass    NOT NULL UNIQUE,
     partition_prefix  text        NOT NULL UNIQUE,
     archive           boolean     NOT NULL DEFAULT true,
-    created_at        timestamptz NOT NULL DEFAULT now()
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    reconcile_after   text        -- where a capped hb_reconcile() run stopped (a device key)
 );
 COMMENT ON TABLE @extschema@.hb_config IS
     'Heartbeat tables managed by hb_lifecycle (one row per hb_manage call).';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.hb_config', '');
 REVOKE ALL ON @extschema@.hb_config FROM PUBLIC;
 GRANT SELECT ON @extschema@.hb_config TO PUBLIC;
-GRANT UPDATE (premake, retention, archive) ON @extschema@.hb_config TO PUBLIC;
+GRANT UPDATE (premake, retention, archive, reconcile_after) ON @extschema@.hb_config TO PUBLIC;
 ALTER TABLE @extschema@.hb_config ENABLE ROW LEVEL SECURITY;
 CREATE POLICY hb_config_read ON @extschema@.hb_config FOR SELECT USING (true);
 CREATE POLICY hb_config_owner ON @extschema@.hb_config FOR UPDATE

@@ -35,7 +35,8 @@ AS $$
         '@extschema@._hb_require_worker()',
         '@extschema@._hb_job_record(text, text, oid)',
         '@extschema@._hb_wake_worker_at_commit()',
-        '@extschema@._hb_cancel_running(bigint)'
+        '@extschema@._hb_cancel_running(bigint)',
+        '@extschema@.hb_reconcile(interval, integer)'
     ]) AS f
 $$;
 COMMENT ON FUNCTION @extschema@._hb_lifecycle_functions() IS

@@ -174,11 +174,11 @@ $node->safe_psql('postgres', q{SELECT hb_configure('heartbeats', premake => 6)})
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM hb_partitions WHERE partition_name = '$ahead'}), '0',
     'the partition of today + 6 does not exist before the job runs');
 ($rc, $out, $err) = $node->psql('postgres',
-    q{SELECT jobname || ' ' || schedule || ' ' || command || ' ' || username FROM hb_schedule('* * * * *')});
-is($out, 'hb_lifecycle_maintenance * * * * * SELECT public.hb_run_maintenance() postgres',
-    'hb_schedule() installs the maintenance job as the calling role');
-like($err, qr/NOTICE:  hb_reconcile\(\) is not part of this version of hb_lifecycle; the hourly job is not installed/,
-    'and says that the hourly job is not installed');
+    q{SELECT string_agg(jobname || ' ' || schedule || ' ' || command || ' ' || username, ' | ' ORDER BY jobname)
+      FROM hb_schedule('* * * * *')});
+is($out, 'hb_lifecycle_maintenance * * * * * SELECT public.hb_run_maintenance() postgres | '
+       . 'hb_lifecycle_reconcile 7 * * * * SELECT public.hb_reconcile() postgres',
+    'hb_schedule() installs the maintenance and the hourly reconcile jobs as the calling role');
 my $jobid = $node->safe_psql('postgres', q{SELECT jobid FROM cron.job WHERE jobname = 'hb_lifecycle_maintenance'});
 
 ok(poll_until(q{SELECT EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
@@ -198,7 +198,7 @@ $node->safe_psql('postgres', q{SELECT * FROM hb_schedule('* * * * *')});
 is($node->safe_psql('postgres', q{SELECT string_agg(jobid::text, ',') FROM cron.job
                                   WHERE jobname = 'hb_lifecycle_maintenance'}),
     $jobid, 'hb_schedule() called again leaves the one job it installed');
-is($node->safe_psql('postgres', 'SELECT hb_unschedule()'), '1', 'hb_unschedule() removes the job');
+is($node->safe_psql('postgres', 'SELECT hb_unschedule()'), '2', 'hb_unschedule() removes the two jobs');
 is($node->safe_psql('postgres', 'SELECT hb_unschedule()'), '0', 'hb_unschedule() a second time removes nothing');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cron.job WHERE jobname LIKE 'hb\_lifecycle\_%'}), '0',
     'no hb_lifecycle job is left in cron.job');

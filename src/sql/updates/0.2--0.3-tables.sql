@@ -31,3 +31,5 @@ ALTER TABLE @extschema@.hb_events ADD CONSTRAINT hb_events_event_check
     CHECK (event IN ('partition.create', 'archive.start', 'archive.end', 'archive.failed', 'drop',
                      'restore', 'reconcile', 'quarantine', 'archive.stale'));
 DROP FUNCTION @extschema@.hb_settings();
+ALTER TABLE @extschema@.hb_config ADD COLUMN reconcile_after text;
+GRANT UPDATE (reconcile_after) ON @extschema@.hb_config TO PUBLIC;
