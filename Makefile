@@ -13,7 +13,7 @@ MODULE_big  = hb_lifecycle
 OBJS        = src/hb_lifecycle.o src/guard.o src/guc.o src/shmem.o src/spi_env.o \
               src/sync_config.o src/dedupe.o src/last_status_trigger.o \
               src/last_status_writer.o src/manage.o src/partitions.o src/selftest.o \
-              src/worker.o src/archive.o \
+              src/worker.o src/archive.o src/read_path.o \
               src/core/key_codec.o src/core/latest_buffer.o src/core/partition_scheme.o \
               src/core/tid_cache.o src/core/archive_stream.o src/core/archive_target.o \
               src/core/archive_writer.o src/core/manifest.o src/core/s3_client.o src/core/webhook.o
@@ -27,7 +27,9 @@ UPDATE_0_2_REPLACED = src/sql/69__hb_sync_partitions.sql src/sql/74_hb_drop_part
                       src/sql/77_hb_run_maintenance.sql src/sql/81__hb_lifecycle_functions.sql
 UPDATE_0_2_ADDED    = src/sql/83__hb_jobs_api.sql src/sql/83b__hb_archivable.sql \
                       src/sql/84_hb_archive_partition.sql src/sql/85__hb_archive_steps.sql \
-                      src/sql/86_hb_restore_partition.sql src/sql/87_hb_reconcile.sql
+                      src/sql/86_hb_restore_partition.sql src/sql/87_hb_reconcile.sql \
+                      src/sql/88__hb_backfill_steps.sql src/sql/89_hb_backfill_last_status.sql \
+                      src/sql/90_hb_read_path.sql
 UPDATE_0_2_SOURCES  = src/sql/00_header.sql src/sql/updates/0.2--0.3-tables.sql $(UPDATE_0_2_NEW) \
                       $(UPDATE_0_2_REPLACED) $(UPDATE_0_2_ADDED) src/sql/updates/0.2--0.3-grants.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2--0.3.sql

@@ -18,6 +18,7 @@ extern "C" {
 namespace hb::guc {
 
 bool skip_duplicate_heartbeats = true;
+bool read_from_last_status = true;
 int ddl_lock_timeout_ms = 2000;
 int ddl_lock_retries = 3;
 int events_retention_s = 30 * 86400;
@@ -89,6 +90,13 @@ void define() {
         "twice; it is stored once and counted as a dedupe hit. Turn it off in a session "
         "that relies on INSERT ... ON CONFLICT DO UPDATE on a managed table.",
         &skip_duplicate_heartbeats, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "hb_lifecycle.read_from_last_status",
+        "hb_device_status() and hb_fleet_status() read the last-status table.",
+        "They do once the table's backfill is complete (CALL hb_backfill_last_status()). Off, "
+        "they run the legacy query on the heartbeats table instead: the kill switch, for a "
+        "session (SET) or the whole server (ALTER SYSTEM SET and a reload).",
+        &read_from_last_status, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 
     DefineCustomIntVariable(
         "hb_lifecycle.ddl_lock_timeout",

@@ -10,6 +10,12 @@ namespace hb::guc {
 // raising unique_violation.
 extern bool skip_duplicate_heartbeats;
 
+// hb_lifecycle.read_from_last_status: hb_device_status() and
+// hb_fleet_status() read the last-status table (once its backfill is
+// complete); off, they run the legacy query on the heartbeats (the kill
+// switch, per session or for the whole server).
+extern bool read_from_last_status;
+
 // The partition lifecycle's settings (read by the PL/pgSQL lifecycle
 // through hb_settings(); superuser-only, since they decide how long the
 // application's inserts may wait).

@@ -234,7 +234,7 @@ void grant_lifecycle(SpiEnv *env, Oid role, const char *ext) {
     if (superuser_arg(role))
         return;
     char *sql = psprintf(
-        "SELECT pg_catalog.format('GRANT EXECUTE ON FUNCTION %%s TO %%I', "
+        "SELECT pg_catalog.format('GRANT EXECUTE ON ROUTINE %%s TO %%I', "
         "pg_catalog.string_agg(f::pg_catalog.text, ', '), $1) "
         "FROM %s._hb_lifecycle_functions() f",
         ext);
@@ -579,6 +579,17 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
                            Int32GetDatum(premake),   IntervalPGetDatum(retention),
                            ObjectIdGetDatum(ls),     CStringGetTextDatum(use_prefix)};
         spi_run_args(&env, sql.data, 8, types, values, nullptr, SPI_OK_INSERT);
+        // A table that starts empty has no history to backfill: its reads
+        // may use the last-status table at once (0.3 and later).
+        Oid config_rel = get_relname_relid("hb_config", extension_schema_oid());
+        if (!has_rows && get_attnum(config_rel, "backfill_done_at") != InvalidAttrNumber) {
+            resetStringInfo(&sql);
+            appendStringInfo(&sql,
+                             "UPDATE %s.hb_config SET backfill_done_at = pg_catalog.now() "
+                             "WHERE parent OPERATOR(pg_catalog.=) $1",
+                             ext);
+            spi_run_args(&env, sql.data, 1, types, values, nullptr, SPI_OK_UPDATE);
+        }
         bool lifecycle = lifecycle_installed();
         if (lifecycle)
             grant_lifecycle(&env, owner, ext);
@@ -600,8 +611,11 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
             ereport(NOTICE,
                     (errmsg("\"%s\" already holds heartbeats; %s starts empty", pname, lsname),
                      errdetail("A device appears in %s with its first heartbeat inserted from now "
-                               "on.",
-                               lsname)));
+                               "on; until a backfill completes, hb_device_status() and "
+                               "hb_fleet_status() read \"%s\" itself.",
+                               lsname, pname),
+                     errhint("CALL hb_backfill_last_status(since => '30 days') fills it from the "
+                             "history, in batches, while inserts go on.")));
         PG_RETURN_VOID();
     });
 }

@@ -43,12 +43,13 @@ const char *const kNames[kCounterCount] = {
     "events_reconcile",
     "events_quarantine",
     "events_archive_stale",
+    "events_backfill",
 };
 
 // hb_events names, in the order of the event counters.
 const char *const kEventNames[] = {
     "partition.create", "archive.start", "archive.end", "archive.failed", "drop",
-    "restore",          "reconcile",     "quarantine",  "archive.stale",
+    "restore",          "reconcile",     "quarantine",  "archive.stale",  "backfill",
 };
 static_assert(kEventPartitionCreate + lengthof(kEventNames) == kCounterCount,
               "one counter per event");

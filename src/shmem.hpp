@@ -26,6 +26,7 @@ enum Counter : int {
     kEventReconcile,
     kEventQuarantine,
     kEventArchiveStale,
+    kEventBackfill,
     kCounterCount
 };
 

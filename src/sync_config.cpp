@@ -79,14 +79,18 @@ void retire_cache() {
             MemoryContextSwitchTo(tid_cxt);
             t->tids = nullptr;
         }
-        for (SPIPlanPtr &plan : t->plans) {
+        auto retire = [](SPIPlanPtr &plan) {
             if (plan == nullptr)
-                continue;
+                return;
             MemoryContext plan_cxt = MemoryContextSwitchTo(TopMemoryContext);
             retired_plans = lappend(retired_plans, plan);
             MemoryContextSwitchTo(plan_cxt);
             plan = nullptr;
-        }
+        };
+        for (SPIPlanPtr &plan : t->plans)
+            retire(plan);
+        for (SPIPlanPtr &plan : t->read_plans)
+            retire(plan);
     }
     cache_cxt = nullptr;
     rel_hash = nullptr;

@@ -69,6 +69,8 @@ struct Target {
     AttrNumber *col_ls_attnos = nullptr;  // ls attno of each listed column
     Oid *col_types = nullptr;             // and its type
     SPIPlanPtr plans[static_cast<int>(SyncPlan::Count)] = {};
+    // The read path's statements (read_path.cpp), kept the same way.
+    SPIPlanPtr read_plans[4] = {};
     core::TidCache *tids = nullptr;  // where each device's row was last seen
     bool retired = false;            // its generation was retired (see the file comment)
 };

@@ -6,7 +6,7 @@ CREATE TABLE @extschema@.hb_events (
     at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     event          text        NOT NULL CHECK (event IN ('partition.create', 'archive.start',
                        'archive.end', 'archive.failed', 'drop', 'restore', 'reconcile',
-                       'quarantine', 'archive.stale')),
+                       'quarantine', 'archive.stale', 'backfill')),
     partition_name text,
     parent         regclass,
     detail         jsonb       NOT NULL DEFAULT '{}'

@@ -36,7 +36,13 @@ AS $$
         '@extschema@._hb_job_record(text, text, oid)',
         '@extschema@._hb_wake_worker_at_commit()',
         '@extschema@._hb_cancel_running(bigint)',
-        '@extschema@.hb_reconcile(interval, integer)'
+        '@extschema@.hb_reconcile(interval, integer)',
+        '@extschema@._hb_has_rows(regclass)',
+        '@extschema@.hb_backfill_last_status(interval, regclass, integer, bigint)',
+        '@extschema@._hb_backfill_begin(interval, regclass, integer)',
+        '@extschema@._hb_backfill_step(regclass, integer)',
+        '@extschema@._hb_require_nonatomic(text)',
+        '@extschema@.hb_compare_read_paths(integer, regclass)'
     ]) AS f
 $$;
 COMMENT ON FUNCTION @extschema@._hb_lifecycle_functions() IS

@@ -6,8 +6,8 @@
 -- gets that heartbeat as its row; a device never moves backwards (the
 -- write keeps a newer row that a concurrent insert stored meanwhile).
 -- ("window" is a reserved word: quote it to name it, hb_reconcile("window"
--- => '2 days').) Devices are examined in key order, and at most max_rows are repaired per
--- table and run: a capped run records where it stopped
+-- => '2 days').) Devices are examined in key order, and at most max_rows
+-- are repaired per table and run: a capped run records where it stopped
 -- (hb_config.reconcile_after), and the next run goes on from there, so
 -- repeated runs converge (a run that is not capped starts over next time).
 -- A healthy table repairs 0. Each table's run records a 'reconcile' event
@@ -19,11 +19,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cfg @extschema@.hb_config;
+    cut timestamptz := now() - "window";
     cols text;
     lcols text;
     ncols text;
     sets text;
     key_type text;
+    write_order text;
+    part regclass;
+    nparts integer;
+    skips text;
+    cands text;
     repaired bigint;
     wrong bigint;
     last_key text;
@@ -44,6 +50,8 @@ BEGIN
                ORDER BY c.parent::text
     LOOP
         t0 := clock_timestamp();
+        -- The columns both tables have (the last-status table may keep
+        -- fewer, or have columns of its own).
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
                string_agg('l.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
                string_agg('n.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
@@ -51,29 +59,73 @@ BEGIN
                FILTER (WHERE a.attname <> cfg.device_column)
         INTO cols, lcols, ncols, sets
         FROM pg_attribute a
-        WHERE a.attrelid = cfg.parent AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-        key_type := (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                     WHERE a.attrelid = cfg.parent AND a.attname = cfg.device_column);
-        EXECUTE format($q$
-            WITH newest AS (
-                SELECT DISTINCT ON (%1$I) %2$s FROM %3$s
-                WHERE %4$I >= $1 AND ($2::text IS NULL OR %1$I > $2::%5$s)
-                ORDER BY %1$I, %4$I DESC),
-            wrong AS (
-                SELECT n.* FROM newest n LEFT JOIN %6$s l ON l.%1$I = n.%1$I
-                WHERE l.%1$I IS NULL OR l.%4$I < n.%4$I
-                   OR (l.%4$I = n.%4$I AND (%7$s) IS DISTINCT FROM (%8$s))
-                ORDER BY n.%1$I LIMIT $3),
-            fixed AS (
-                INSERT INTO %6$s AS l (%2$s) SELECT %2$s FROM wrong
-                ON CONFLICT (%1$I) DO UPDATE SET %9$s WHERE l.%4$I <= excluded.%4$I
-                RETURNING 1)
-            SELECT (SELECT count(*) FROM fixed), (SELECT count(*) FROM wrong),
-                   (SELECT max(%1$I)::text FROM wrong)
-            $q$, cfg.device_column, cols, cfg.parent, cfg.time_column, key_type,
-            cfg.last_status_table, lcols, ncols, sets)
-        INTO repaired, wrong, last_key
-        USING now() - "window", cfg.reconcile_after, max_rows;
+        WHERE a.attrelid = cfg.last_status_table AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attgenerated = ''
+          AND EXISTS (SELECT 1 FROM pg_attribute p
+                      WHERE p.attrelid = cfg.parent AND p.attname = a.attname
+                        AND p.attnum > 0 AND NOT p.attisdropped);
+        SELECT format_type(a.atttypid, a.atttypmod),
+               CASE WHEN b.typcategory = 'S' THEN ' COLLATE "C"' ELSE '' END
+        INTO key_type, write_order
+        FROM pg_attribute a
+        JOIN pg_type t ON t.oid = a.atttypid
+        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+        WHERE a.attrelid = cfg.parent AND a.attname = cfg.device_column;
+        -- The devices of the window, partition by partition (only those
+        -- that overlap it and hold rows: partitions created ahead are
+        -- empty), each with a skip scan of the (device, time) index: one
+        -- descent per device to find it, one for its newest heartbeat.
+        nparts := 0;
+        skips := '';
+        cands := '';
+        FOR part IN
+            SELECT k.relid FROM @extschema@._hb_children(cfg.parent) k
+            CROSS JOIN LATERAL @extschema@.hb_partition_bounds(k.relid) b
+            WHERE b.is_default OR b.range_end IS NULL OR b.range_end > cut
+            ORDER BY b.is_default, b.range_end DESC NULLS FIRST
+        LOOP
+            CONTINUE WHEN NOT @extschema@._hb_has_rows(part);
+            nparts := nparts + 1;
+            skips := skips || CASE WHEN nparts > 1 THEN ',' ELSE '' END || format($q$
+                d%1$s(k) AS (
+                    (SELECT h.%2$I FROM %3$s h WHERE h.%4$I >= $1 %5$s ORDER BY h.%2$I LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT h.%2$I FROM %3$s h WHERE h.%4$I >= $1 AND h.%2$I > d.k
+                            ORDER BY h.%2$I LIMIT 1)
+                    FROM d%1$s d WHERE d.k IS NOT NULL)$q$,
+                nparts, cfg.device_column, part, cfg.time_column,
+                CASE WHEN cfg.reconcile_after IS NULL THEN ''
+                     ELSE format('AND h.%I > $2::%s', cfg.device_column, key_type) END);
+            cands := cands || CASE WHEN nparts > 1 THEN ' UNION ALL ' ELSE '' END || format($q$
+                SELECT n.* FROM d%1$s d CROSS JOIN LATERAL (
+                    SELECT %2$s FROM %3$s h WHERE h.%4$I = d.k AND h.%5$I >= $1
+                    ORDER BY h.%5$I DESC LIMIT 1) n$q$,
+                nparts, cols, part, cfg.device_column, cfg.time_column);
+        END LOOP;
+        IF nparts = 0 THEN
+            repaired := 0;
+            wrong := 0;
+        ELSE
+            EXECUTE format($q$
+                WITH RECURSIVE %1$s,
+                newest AS (
+                    SELECT DISTINCT ON (%2$I) %3$s FROM (%4$s) c ORDER BY %2$I, %5$I DESC),
+                wrong AS (
+                    SELECT n.* FROM newest n LEFT JOIN %6$s l ON l.%2$I = n.%2$I
+                    WHERE l.%2$I IS NULL OR l.%5$I < n.%5$I
+                       OR (l.%5$I = n.%5$I AND (%7$s) IS DISTINCT FROM (%8$s))
+                    ORDER BY n.%2$I LIMIT $3),
+                fixed AS (
+                    INSERT INTO %6$s AS l (%3$s) SELECT %3$s FROM wrong ORDER BY %2$I%9$s
+                    ON CONFLICT (%2$I) DO UPDATE SET %10$s WHERE l.%5$I <= excluded.%5$I
+                    RETURNING 1)
+                SELECT (SELECT count(*) FROM fixed), (SELECT count(*) FROM wrong),
+                       (SELECT w.%2$I::text FROM wrong w ORDER BY w.%2$I DESC LIMIT 1)
+                $q$, skips, cfg.device_column, cols, cands, cfg.time_column,
+                cfg.last_status_table, lcols, ncols, write_order, sets)
+            INTO repaired, wrong, last_key
+            USING cut, cfg.reconcile_after, max_rows;
+        END IF;
         -- Capped: the next run goes on after the last device repaired.
         UPDATE @extschema@.hb_config c
         SET reconcile_after = CASE WHEN wrong >= max_rows THEN last_key END
@@ -82,6 +134,7 @@ BEGIN
         PERFORM @extschema@._hb_event(cfg.parent, 'reconcile', NULL,
             jsonb_build_object('repaired', repaired, 'window', "window", 'max_rows', max_rows,
                                'capped', wrong >= max_rows, 'resumed_after', cfg.reconcile_after,
+                               'partitions', nparts,
                                'ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1)));
         total := total + repaired;
     END LOOP;
@@ -91,3 +144,21 @@ $$;
 COMMENT ON FUNCTION @extschema@.hb_reconcile(interval, integer) IS
     'Heals device_last_status from the recent heartbeats (capped per run, resumes, never backwards).';
 REVOKE ALL ON FUNCTION @extschema@.hb_reconcile(interval, integer) FROM PUBLIC;
+
+-- _hb_has_rows: whether a table holds a row (a partition created ahead
+-- holds none, and a scan of it is work for nothing).
+CREATE FUNCTION @extschema@._hb_has_rows(rel regclass)
+RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+BEGIN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO found;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._hb_has_rows(regclass) IS
+    'Internal: whether a table holds any row.';
+REVOKE ALL ON FUNCTION @extschema@._hb_has_rows(regclass) FROM PUBLIC;

@@ -294,7 +294,7 @@ SELECT bag_eq($$SELECT counter FROM hb_counters()$$,
     $$VALUES ('dedupe_hits'), ('last_status_writes'), ('last_status_stale_skips'), ('last_status_recomputes'),
              ('events_partition_create'), ('events_archive_start'), ('events_archive_end'),
              ('events_archive_failed'), ('events_drop'), ('events_restore'), ('events_reconcile'),
-             ('events_quarantine'), ('events_archive_stale')$$,
+             ('events_quarantine'), ('events_archive_stale'), ('events_backfill')$$,
     'hb_counters() returns exactly its counters');
 SELECT pg_temp.mark('c-new');
 INSERT INTO heartbeats VALUES (70, '2001-12-01 10:00+00', 'c', 1), (71, '2001-12-01 09:00+00', 'c', 1),

@@ -12,7 +12,7 @@ BEGIN
         JOIN pg_catalog.pg_roles r ON r.oid = k.relowner
         WHERE NOT r.rolsuper
     LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I',
+        EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO %I',
                        (SELECT string_agg(f::text, ', ') FROM @extschema@._hb_lifecycle_functions() f),
                        owner_name);
     END LOOP;

@@ -29,7 +29,15 @@ WHERE checksum_manifest_url IS NOT NULL OR sha256 IS NOT NULL OR archived_at IS 
 ALTER TABLE @extschema@.hb_events DROP CONSTRAINT hb_events_event_check;
 ALTER TABLE @extschema@.hb_events ADD CONSTRAINT hb_events_event_check
     CHECK (event IN ('partition.create', 'archive.start', 'archive.end', 'archive.failed', 'drop',
-                     'restore', 'reconcile', 'quarantine', 'archive.stale'));
+                     'restore', 'reconcile', 'quarantine', 'archive.stale', 'backfill'));
 DROP FUNCTION @extschema@.hb_settings();
-ALTER TABLE @extschema@.hb_config ADD COLUMN reconcile_after text;
-GRANT UPDATE (reconcile_after) ON @extschema@.hb_config TO PUBLIC;
+-- hb_reconcile() and hb_backfill_last_status(). A table managed under 0.2
+-- has not been backfilled as far as 0.3 knows: its reads keep the legacy
+-- query until CALL hb_backfill_last_status() completes.
+ALTER TABLE @extschema@.hb_config
+    ADD COLUMN reconcile_after  text,
+    ADD COLUMN backfill_cursor  jsonb,
+    ADD COLUMN backfill_done_at timestamptz,
+    ADD COLUMN backfill_from    timestamptz;
+GRANT UPDATE (reconcile_after, backfill_cursor, backfill_done_at, backfill_from)
+    ON @extschema@.hb_config TO PUBLIC;
