@@ -13,6 +13,15 @@ AS 'MODULE_PATHNAME', 'hb_device_status';
 COMMENT ON FUNCTION @extschema@.hb_device_status(anyelement, regclass) IS
     'The newest heartbeat of one device (device_last_status, or the legacy query until the backfill completes).';
 
+-- The same for a quoted literal (hb_device_status('42')), which anyelement
+-- cannot take: PostgreSQL cannot tell its type.
+CREATE FUNCTION @extschema@.hb_device_status(device text, parent regclass DEFAULT NULL)
+RETURNS TABLE (device_id text, ts timestamptz, heartbeat jsonb)
+LANGUAGE C STABLE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'hb_device_status';
+COMMENT ON FUNCTION @extschema@.hb_device_status(text, regclass) IS
+    'The newest heartbeat of one device given as text (see hb_device_status(anyelement, regclass)).';
+
 CREATE FUNCTION @extschema@.hb_fleet_status(parent regclass DEFAULT NULL)
 RETURNS TABLE (device_id text, ts timestamptz, heartbeat jsonb)
 LANGUAGE C STABLE CALLED ON NULL INPUT
