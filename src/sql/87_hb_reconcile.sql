@@ -8,9 +8,12 @@
 -- ("window" is a reserved word: quote it to name it, hb_reconcile("window"
 -- => '2 days').) Devices are examined in key order, and at most max_rows
 -- are repaired per table and run: a capped run records where it stopped
--- (hb_config.reconcile_after), and the next run goes on from there, so
--- repeated runs converge (a run that is not capped starts over next time).
--- A healthy table repairs 0. Each table's run records a 'reconcile' event
+-- (hb_config.reconcile_after), and the next run goes on from there (and
+-- from the first device again once it reaches the last), so drift of N
+-- rows heals in ceil(N / max_rows) runs. A healthy table repairs 0. The
+-- window is read partition by partition (those that hold rows), with a
+-- skip scan of the (device, time) index: two index descents per device
+-- and partition, whatever the number of heartbeats. Each table's run records a 'reconcile' event
 -- with its counts. Returns the rows repaired.
 CREATE FUNCTION @extschema@.hb_reconcile("window" interval DEFAULT '24 hours', max_rows integer DEFAULT 5000)
 RETURNS bigint
@@ -31,8 +34,13 @@ DECLARE
     skips text;
     cands text;
     repaired bigint;
+    pass_repaired bigint;
     wrong bigint;
+    budget integer;
+    capped boolean;
+    after_key text;
     last_key text;
+    next_key text;
     total bigint := 0;
     t0 timestamptz;
 BEGIN
@@ -88,24 +96,27 @@ BEGIN
             nparts := nparts + 1;
             skips := skips || CASE WHEN nparts > 1 THEN ',' ELSE '' END || format($q$
                 d%1$s(k) AS (
-                    (SELECT h.%2$I FROM %3$s h WHERE h.%4$I >= $1 %5$s ORDER BY h.%2$I LIMIT 1)
+                    (SELECT h.%2$I FROM %3$s h WHERE h.%4$I >= $1 /*after*/ ORDER BY h.%2$I LIMIT 1)
                     UNION ALL
                     SELECT (SELECT h.%2$I FROM %3$s h WHERE h.%4$I >= $1 AND h.%2$I > d.k
                             ORDER BY h.%2$I LIMIT 1)
                     FROM d%1$s d WHERE d.k IS NOT NULL)$q$,
-                nparts, cfg.device_column, part, cfg.time_column,
-                CASE WHEN cfg.reconcile_after IS NULL THEN ''
-                     ELSE format('AND h.%I > $2::%s', cfg.device_column, key_type) END);
+                nparts, cfg.device_column, part, cfg.time_column);
             cands := cands || CASE WHEN nparts > 1 THEN ' UNION ALL ' ELSE '' END || format($q$
                 SELECT n.* FROM d%1$s d CROSS JOIN LATERAL (
                     SELECT %2$s FROM %3$s h WHERE h.%4$I = d.k AND h.%5$I >= $1
                     ORDER BY h.%5$I DESC LIMIT 1) n$q$,
                 nparts, cols, part, cfg.device_column, cfg.time_column);
         END LOOP;
-        IF nparts = 0 THEN
-            repaired := 0;
-            wrong := 0;
-        ELSE
+        -- A pass from where the last capped run stopped; if it ends before
+        -- max_rows, the run goes on from the first device (once), so that
+        -- drift of N rows heals in ceil(N / max_rows) runs.
+        after_key := cfg.reconcile_after;
+        budget := max_rows;
+        repaired := 0;
+        capped := false;
+        next_key := NULL;
+        WHILE nparts > 0 LOOP
             EXECUTE format($q$
                 WITH RECURSIVE %1$s,
                 newest AS (
@@ -121,19 +132,30 @@ BEGIN
                     RETURNING 1)
                 SELECT (SELECT count(*) FROM fixed), (SELECT count(*) FROM wrong),
                        (SELECT w.%2$I::text FROM wrong w ORDER BY w.%2$I DESC LIMIT 1)
-                $q$, skips, cfg.device_column, cols, cands, cfg.time_column,
+                $q$,
+                replace(skips, '/*after*/', CASE WHEN after_key IS NULL THEN ''
+                                                 ELSE format('AND h.%I > $2::%s', cfg.device_column, key_type) END),
+                cfg.device_column, cols, cands, cfg.time_column,
                 cfg.last_status_table, lcols, ncols, write_order, sets)
-            INTO repaired, wrong, last_key
-            USING cut, cfg.reconcile_after, max_rows;
-        END IF;
+            INTO pass_repaired, wrong, last_key
+            USING cut, after_key, budget;
+            repaired := repaired + pass_repaired;
+            IF wrong >= budget THEN
+                capped := true;
+                next_key := last_key;
+                EXIT;
+            END IF;
+            EXIT WHEN after_key IS NULL;
+            budget := budget - wrong;
+            after_key := NULL;
+        END LOOP;
         -- Capped: the next run goes on after the last device repaired.
         UPDATE @extschema@.hb_config c
-        SET reconcile_after = CASE WHEN wrong >= max_rows THEN last_key END
-        WHERE c.parent = cfg.parent AND c.reconcile_after IS DISTINCT FROM
-              (CASE WHEN wrong >= max_rows THEN last_key END);
+        SET reconcile_after = next_key
+        WHERE c.parent = cfg.parent AND c.reconcile_after IS DISTINCT FROM next_key;
         PERFORM @extschema@._hb_event(cfg.parent, 'reconcile', NULL,
             jsonb_build_object('repaired', repaired, 'window', "window", 'max_rows', max_rows,
-                               'capped', wrong >= max_rows, 'resumed_after', cfg.reconcile_after,
+                               'capped', capped, 'resumed_after', cfg.reconcile_after,
                                'partitions', nparts,
                                'ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1)));
         total := total + repaired;

@@ -67,9 +67,9 @@ BEGIN
             RAISE NOTICE 'hb_backfill_last_status: % resumes the backfill started at % (% partitions left, % rows written so far)',
                 cfg.parent, cfg.backfill_cursor->>'started_at',
                 jsonb_array_length(cfg.backfill_cursor->'todo'), cfg.backfill_cursor->>'rows';
-            -- From the older of the two (null is the oldest).
-            IF from_ts IS NULL OR (cfg.backfill_cursor->>'from') IS NULL
-               OR from_ts < (cfg.backfill_cursor->>'from')::timestamptz THEN
+            -- From the older of the two (null, all of the history, is the oldest).
+            IF (cfg.backfill_cursor->>'from') IS NOT NULL
+               AND (from_ts IS NULL OR from_ts < (cfg.backfill_cursor->>'from')::timestamptz) THEN
                 UPDATE @extschema@.hb_config c
                 SET backfill_cursor = c.backfill_cursor || jsonb_build_object('from', from_ts)
                 WHERE c.parent = cfg.parent;
