@@ -300,14 +300,15 @@ explain_fleet() {  # explain_fleet KEY N RUNS SQL [warm-up]: EXPLAIN (ANALYZE, T
     R[${key}_plan,$n]=$(awk -v skip=$skip '/^Planning Time:/ {if (++c > skip) printf "%s ", $3}' "$DIR/explain_${key}_$n.txt")
 }
 
-fleet_fn() {  # fleet_fn KEY N RUNS on|off [warm-up]: psql \timing of hb_fleet_status(), rows to files, one session
-    local key="$1" n="$2" runs="$3" guc="$4" warm="${5:-}" args=(-c "SET hb_lifecycle.read_from_last_status = $4" -c '\timing on') i first=1
+fleet_psql() {  # fleet_psql KEY N RUNS on|off SQL [warm-up]: psql \timing of SQL, rows to files, one session
+    local key="$1" n="$2" runs="$3" guc="$4" sql="$5" warm="${6:-}" i first=1
+    local args=(-c "SET hb_lifecycle.read_from_last_status = $guc" -c '\timing on')
     [ -n "$warm" ] && first=0
     for i in $(seq "$first" "$runs"); do
-        args+=(-c "\\o $DIR/fleet/${key}_${n}_$i.out" -c "SELECT * FROM hb_fleet_status()")
+        args+=(-c "\\o $DIR/fleet/${key}_${n}_$i.out" -c "$sql")
     done
     pg_psql "$DIR" "$PORT" "$DB" -At "${args[@]}" > "$DIR/fleet/$key.time" 2> "$DIR/fleet/$key.err" ||
-        { cat "$DIR/fleet/$key.err" >&2; die "hb_fleet_status() failed ($guc)"; }
+        { cat "$DIR/fleet/$key.err" >&2; die "$sql failed (read_from_last_status $guc)"; }
     R[$key,$n]=$(awk -v skip=$((1 - first)) '/^Time: / {if (++c > skip) printf "%s ", $2}' "$DIR/fleet/$key.time")
 }
 
@@ -318,11 +319,12 @@ measure_fleet() {
     rm -f "$DIR"/fleet/*
     log "[$n] fleet reads: last-status $FLEET_REPS runs each (after a warm-up), legacy $LEGACY_FLEET_REPS runs each"
     explain_fleet fleet_ls "$n" "$FLEET_REPS" "$FLEET_FAST_SQL" warm
-    fleet_fn fleet_fn_on "$n" "$FLEET_REPS" on warm
+    fleet_psql fleet_ls_psql "$n" "$FLEET_REPS" on "$FLEET_FAST_SQL" warm
+    fleet_psql fleet_fn_on "$n" "$FLEET_REPS" on "SELECT * FROM hb_fleet_status()" warm
     log "[$n] legacy fleet read, SQL (EXPLAIN ANALYZE)"
     explain_fleet fleet_legacy "$n" "$LEGACY_FLEET_REPS" "$FLEET_LEGACY_SQL"
     log "[$n] legacy fleet read, hb_fleet_status() with read_from_last_status off"
-    fleet_fn fleet_fn_off "$n" "$LEGACY_FLEET_REPS" off
+    fleet_psql fleet_fn_off "$n" "$LEGACY_FLEET_REPS" off "SELECT * FROM hb_fleet_status()"
     # Every output of hb_fleet_status(), on and off, holds the same rows.
     S[fnsums,$n]=$(for f in "$DIR"/fleet/fleet_fn_*_"$n"_*.out; do
         [ "$f" = "$DIR/fleet/fleet_fn_on_${n}_0.out" ] || sort "$f" | md5sum | cut -c1-32; done | sort | uniq -c | awk '{printf "%s ", $1}')
@@ -425,10 +427,12 @@ main_md() {
     echo "| read | partitions | last-status | legacy | legacy / last-status |"
     echo "| --- | ---: | ---: | ---: | ---: |"
     local -A LBL=([dev]="per device, SQL (ms, pgbench)" [devfn]="per device, hb_device_status() on / off (ms, pgbench)"
-                  [fleet]="whole fleet, SQL (ms, server)" [fleetfn]="whole fleet, hb_fleet_status() on / off (ms, psql)")
-    local -A FAST=([dev]=dev_ls [devfn]=dev_fn_on [fleet]=fleet_ls [fleetfn]=fleet_fn_on)
-    local -A SLOW=([dev]=dev_legacy [devfn]=dev_fn_off [fleet]=fleet_legacy [fleetfn]=fleet_fn_off)
-    for m in dev devfn fleet fleetfn; do
+                  [fleet]="whole fleet, SQL (ms, server)"
+                  [fleetpsql]="whole fleet, SQL: last-status received by psql / legacy in the server (ms)"
+                  [fleetfn]="whole fleet, hb_fleet_status() on / off (ms, psql)")
+    local -A FAST=([dev]=dev_ls [devfn]=dev_fn_on [fleet]=fleet_ls [fleetpsql]=fleet_ls_psql [fleetfn]=fleet_fn_on)
+    local -A SLOW=([dev]=dev_legacy [devfn]=dev_fn_off [fleet]=fleet_legacy [fleetpsql]=fleet_legacy [fleetfn]=fleet_fn_off)
+    for m in dev devfn fleet fleetpsql fleetfn; do
         for n in "${STAGE_LIST[@]}"; do
             local f s
             f=$(med "${FAST[$m]},$n") s=$(med "${SLOW[$m]},$n")
@@ -547,7 +551,7 @@ fi
 
 printf '\nall runs:\n'
 for n in "${STAGE_LIST[@]}"; do
-    for k in dev_ls dev_legacy dev_fn_on dev_fn_off fleet_ls fleet_legacy fleet_fn_on fleet_fn_off fleet_ls_plan fleet_legacy_plan \
+    for k in dev_ls dev_legacy dev_fn_on dev_fn_off fleet_ls fleet_legacy fleet_ls_psql fleet_fn_on fleet_fn_off fleet_ls_plan fleet_legacy_plan \
              plan_ls exec_ls buf_ls plan_legacy exec_legacy buf_legacy reconcile; do
         printf '  %-3s %-18s %s\n' "$n" "$k" "${R[$k,$n]}"
     done
