@@ -4,7 +4,8 @@
 # a cluster with shared_preload_libraries = 'pg_cron,hb_lifecycle', create a
 # heartbeats table, register it, insert heartbeats for a few hundred devices
 # the way devices send them (late, out of order, retried), show their last
-# status, run the nightly maintenance (partitions ahead, the catch-all
+# status (and the read functions: both paths compared, the kill switch,
+# drift healed by hb_reconcile), run the nightly maintenance (partitions ahead, the catch-all
 # emptied, a wrong clock quarantined, yesterday's partition archived by the
 # background worker to the default target), show the archive and its
 # manifest and check its SHA-256, check the last status against the
@@ -98,6 +99,23 @@ SELECT device_id, ts, status, battery_pct, payload FROM device_last_status
 SELECT status, count(*) AS devices FROM device_last_status GROUP BY status ORDER BY devices DESC;
 SELECT count(*) AS heartbeats, count(DISTINCT device_id) AS devices FROM heartbeats;
 SELECT * FROM hb_counters();
+SQL
+
+log "the read path: hb_device_status(), hb_fleet_status(), both paths compared, drift healed"
+run <<'SQL'
+SET TimeZone = 'UTC';
+SELECT * FROM hb_device_status(42);
+SELECT count(*) AS devices FROM hb_fleet_status();
+SELECT path, reads, round(p50_ms::numeric, 3) AS p50_ms, round(p99_ms::numeric, 3) AS p99_ms,
+       round(buffers_per_read::numeric, 1) AS buffers_per_read, mismatches
+  FROM hb_compare_read_paths(200);
+-- The kill switch: the legacy query on the heartbeats (a NOTICE says so).
+SET hb_lifecycle.read_from_last_status = off;
+SELECT device_id, ts FROM hb_device_status(42);
+RESET hb_lifecycle.read_from_last_status;
+-- Drift (rows deleted by hand), healed by what pg_cron runs hourly.
+DELETE FROM device_last_status WHERE device_id <= 5;
+SELECT hb_reconcile() AS repaired;
 SQL
 
 log "nightly maintenance (what pg_cron runs once hb_schedule() installs it)"
