@@ -242,16 +242,7 @@ SPIPlanPtr plan_for(Target *t, SpiState *spi, SyncPlan which) {
         case SyncPlan::Count:
             elog(ERROR, "hb_lifecycle: no such statement");
     }
-    SPIPlanPtr prepared = SPI_prepare(sql.data, nargs, types);
-    MemoryContextSwitchTo(spi->env.caller_cxt);
-    if (prepared == nullptr)
-        elog(ERROR, "hb_lifecycle: preparing \"%s\" failed: %s", sql.data,
-             SPI_result_code_string(SPI_result));
-    if (SPI_keepplan(prepared) != 0)
-        elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
-    if (t->retired)
-        free_with_retired(prepared);  // its generation's plans were already collected
-    plan = prepared;
+    plan = prepare_kept(t, sql.data, nargs, types, spi->env.caller_cxt);
     return plan;
 }
 

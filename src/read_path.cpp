@@ -182,16 +182,7 @@ SPIPlanPtr plan_for(Target *t, ReadPlan which, MemoryContext keep_cxt) {
     }
     appendStringInfoString(&sql, ") r");
     bool by_device = which == kDeviceFast || which == kDeviceLegacy;
-    SPIPlanPtr prepared = SPI_prepare(sql.data, by_device ? 1 : 0, &t->ls_dev_type);
-    MemoryContextSwitchTo(keep_cxt);
-    if (prepared == nullptr)
-        elog(ERROR, "hb_lifecycle: preparing \"%s\" failed: %s", sql.data,
-             SPI_result_code_string(SPI_result));
-    if (SPI_keepplan(prepared) != 0)
-        elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
-    if (t->retired)
-        sync::free_with_retired(prepared);
-    plan = prepared;
+    plan = sync::prepare_kept(t, sql.data, by_device ? 1 : 0, &t->ls_dev_type, keep_cxt);
     return plan;
 }
 
@@ -237,6 +228,22 @@ void run_into(FunctionCallInfo fcinfo, SPIPlanPtr plan, Datum *args, const char 
     if (SPI_execute_plan_extended(plan, &options) != SPI_OK_SELECT)
         elog(ERROR, "hb_lifecycle: the read path's query failed");
     dest->rDestroy(dest);
+}
+
+// The body of hb_device_status and hb_fleet_status: the table named by
+// argument parent_arg (or the only one), read through plan fast or legacy
+// into the SRF's tuplestore; a device argument, if any, is argument 0.
+void read_into(FunctionCallInfo fcinfo, int parent_arg, const char *fn, ReadPlan fast,
+               ReadPlan legacy) {
+    SpiEnv env;
+    spi_env_begin(&env, InvalidOid);
+    bool named = !PG_ARGISNULL(parent_arg);
+    Resolved r = resolve(named, named ? PG_GETARG_OID(parent_arg) : InvalidOid, fn);
+    Target *t = target_of(r.parent);
+    ReadPlan which = use_last_status(r, t, fn) ? fast : legacy;
+    Datum device = parent_arg > 0 ? device_value(fcinfo, 0, t->ls_dev_type) : (Datum)0;
+    run_into(fcinfo, plan_for(t, which, env.caller_cxt), &device, nullptr);
+    spi_env_end(&env);
 }
 
 // One read of one device through plan, timed, with the shared buffers it
@@ -301,22 +308,13 @@ PG_FUNCTION_INFO_V1(hb_require_nonatomic);
 
 // hb_device_status(device anyelement, parent regclass DEFAULT NULL)
 // RETURNS TABLE (device_id text, ts timestamptz, heartbeat jsonb): the
-// device's newest heartbeat (no row for a device never heard from).
+// device's newest heartbeat (no row for a device never heard from). Also
+// hb_device_status(device text, parent) for a quoted literal.
 extern "C" Datum hb_device_status(PG_FUNCTION_ARGS) {
     return hb::guarded([&]() -> Datum {
         InitMaterializedSRF(fcinfo, 0);
-        if (PG_ARGISNULL(0))
-            return (Datum)0;
-        hb::SpiEnv env;
-        hb::spi_env_begin(&env, InvalidOid);
-        Resolved r = resolve(!PG_ARGISNULL(1), PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
-                             "hb_device_status");
-        Target *t = target_of(r.parent);
-        bool fast = use_last_status(r, t, "hb_device_status");
-        Datum device = device_value(fcinfo, 0, t->ls_dev_type);
-        run_into(fcinfo, plan_for(t, fast ? kDeviceFast : kDeviceLegacy, env.caller_cxt), &device,
-                 nullptr);
-        hb::spi_env_end(&env);
+        if (!PG_ARGISNULL(0))
+            read_into(fcinfo, 1, "hb_device_status", kDeviceFast, kDeviceLegacy);
         return (Datum)0;
     });
 }
@@ -327,15 +325,7 @@ extern "C" Datum hb_device_status(PG_FUNCTION_ARGS) {
 extern "C" Datum hb_fleet_status(PG_FUNCTION_ARGS) {
     return hb::guarded([&]() -> Datum {
         InitMaterializedSRF(fcinfo, 0);
-        hb::SpiEnv env;
-        hb::spi_env_begin(&env, InvalidOid);
-        Resolved r = resolve(!PG_ARGISNULL(0), PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0),
-                             "hb_fleet_status");
-        Target *t = target_of(r.parent);
-        bool fast = use_last_status(r, t, "hb_fleet_status");
-        run_into(fcinfo, plan_for(t, fast ? kFleetFast : kFleetLegacy, env.caller_cxt), nullptr,
-                 nullptr);
-        hb::spi_env_end(&env);
+        read_into(fcinfo, 0, "hb_fleet_status", kFleetFast, kFleetLegacy);
         return (Datum)0;
     });
 }

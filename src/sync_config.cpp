@@ -460,6 +460,20 @@ bool device_kind_of(Oid type, DeviceKind *kind) {
     }
 }
 
+SPIPlanPtr prepare_kept(Target *t, const char *sql, int nargs, Oid *types,
+                        MemoryContext caller_cxt) {
+    SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
+    MemoryContextSwitchTo(caller_cxt);
+    if (prepared == nullptr)
+        elog(ERROR, "hb_lifecycle: preparing \"%s\" failed: %s", sql,
+             SPI_result_code_string(SPI_result));
+    if (SPI_keepplan(prepared) != 0)
+        elog(ERROR, "hb_lifecycle: SPI_keepplan failed");
+    if (t->retired)
+        free_with_retired(prepared);  // its generation's plans were already collected
+    return prepared;
+}
+
 void free_with_retired(SPIPlanPtr plan) {
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     retired_plans = lappend(retired_plans, plan);

@@ -38,6 +38,7 @@ AS $$
         '@extschema@._hb_cancel_running(bigint)',
         '@extschema@.hb_reconcile(interval, integer)',
         '@extschema@._hb_has_rows(regclass)',
+        '@extschema@._hb_ls_columns(regclass)',
         '@extschema@.hb_backfill_last_status(interval, regclass, integer, bigint)',
         '@extschema@._hb_backfill_begin(interval, regclass, integer)',
         '@extschema@._hb_backfill_step(regclass, integer)',

@@ -58,27 +58,8 @@ BEGIN
                ORDER BY c.parent::text
     LOOP
         t0 := clock_timestamp();
-        -- The columns both tables have (the last-status table may keep
-        -- fewer, or have columns of its own).
-        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
-               string_agg('l.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
-               string_agg('n.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
-               string_agg(format('%I = excluded.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
-               FILTER (WHERE a.attname <> cfg.device_column)
-        INTO cols, lcols, ncols, sets
-        FROM pg_attribute a
-        WHERE a.attrelid = cfg.last_status_table AND a.attnum > 0 AND NOT a.attisdropped
-          AND a.attgenerated = ''
-          AND EXISTS (SELECT 1 FROM pg_attribute p
-                      WHERE p.attrelid = cfg.parent AND p.attname = a.attname
-                        AND p.attnum > 0 AND NOT p.attisdropped);
-        SELECT format_type(a.atttypid, a.atttypmod),
-               CASE WHEN b.typcategory = 'S' THEN ' COLLATE "C"' ELSE '' END
-        INTO key_type, write_order
-        FROM pg_attribute a
-        JOIN pg_type t ON t.oid = a.atttypid
-        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-        WHERE a.attrelid = cfg.parent AND a.attname = cfg.device_column;
+        SELECT * INTO cols, lcols, ncols, sets, key_type, write_order
+        FROM @extschema@._hb_ls_columns(cfg.parent);
         -- The devices of the window, partition by partition (only those
         -- that overlap it and hold rows: partitions created ahead are
         -- empty), each with a skip scan of the (device, time) index: one

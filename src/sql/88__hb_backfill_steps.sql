@@ -144,23 +144,8 @@ BEGIN
 
     IF part IS NOT NULL THEN
         after_key := cur->>'after';
-        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
-               string_agg(format('%I = excluded.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
-               FILTER (WHERE a.attname <> cfg.device_column)
-        INTO cols, sets
-        FROM pg_attribute a
-        WHERE a.attrelid = cfg.last_status_table AND a.attnum > 0 AND NOT a.attisdropped
-          AND a.attgenerated = ''
-          AND EXISTS (SELECT 1 FROM pg_attribute p
-                      WHERE p.attrelid = cfg.parent AND p.attname = a.attname
-                        AND p.attnum > 0 AND NOT p.attisdropped);
-        SELECT format_type(a.atttypid, a.atttypmod),
-               CASE WHEN b.typcategory = 'S' THEN ' COLLATE "C"' ELSE '' END
-        INTO key_type, write_order
-        FROM pg_attribute a
-        JOIN pg_type t ON t.oid = a.atttypid
-        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-        WHERE a.attrelid = cfg.parent AND a.attname = cfg.device_column;
+        SELECT c.cols, c.sets, c.key_type, c.write_order INTO cols, sets, key_type, write_order
+        FROM @extschema@._hb_ls_columns(cfg.parent) c;
         -- The next devices of the partition (a skip scan), the newest
         -- heartbeat of each that is newer than its row (the partition's
         -- index, backwards), written newest-wins in the triggers' order.
@@ -187,7 +172,7 @@ BEGIN
                    (SELECT b.k::text FROM batch b ORDER BY b.k DESC LIMIT 1)
             $q$, cfg.device_column, part,
             CASE WHEN after_key IS NULL THEN '' ELSE format('WHERE h.%I > $1::%s', cfg.device_column, key_type) END,
-            cfg.last_status_table, cols, cfg.time_column, write_order, coalesce(sets, format('%I = excluded.%I', cfg.device_column, cfg.device_column)))
+            cfg.last_status_table, cols, cfg.time_column, write_order, sets)
         INTO written, devices, last_key
         USING after_key, batch_size, from_ts;
         IF devices < batch_size THEN
