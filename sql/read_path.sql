@@ -27,8 +27,26 @@ CALL hb_backfill_last_status();
 ROLLBACK;
 CALL hb_backfill_last_status(since => '0 days');
 CALL hb_backfill_last_status(batch_size => 0);
+-- Who may run it: not a role without the grant; not the owner of another
+-- table for this one.
+CREATE ROLE regress_hb_stranger;
+SET ROLE regress_hb_stranger;
+CALL hb_backfill_last_status();
+RESET ROLE;
+CREATE ROLE regress_hb_other_owner;
+GRANT CREATE ON SCHEMA public TO regress_hb_other_owner;
+CREATE TABLE other_hb (device_id bigint NOT NULL, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+ALTER TABLE other_hb OWNER TO regress_hb_other_owner;
 SET client_min_messages = warning;
-CALL hb_backfill_last_status(since => NULL, batch_size => 7);
+SELECT hb_manage('other_hb', premake => 0, last_status_table => 'other_last', partition_prefix => 'ot');
+SET client_min_messages = notice;
+SET ROLE regress_hb_other_owner;
+CALL hb_backfill_last_status(parent => 'heartbeats');
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT hb_unmanage('other_hb');
+DROP TABLE other_hb, other_last;
+CALL hb_backfill_last_status(since => NULL, parent => 'heartbeats', batch_size => 7);
 SET client_min_messages = notice;
 SELECT backfill_done_at IS NOT NULL AS done, backfill_from, backfill_cursor
 FROM hb_config WHERE parent = 'heartbeats'::regclass;
@@ -54,3 +72,5 @@ SELECT * FROM hb_compare_read_paths(0);
 DROP TABLE heartbeats, device_last_status;
 SELECT * FROM hb_fleet_status();
 DROP EXTENSION hb_lifecycle;
+REVOKE CREATE ON SCHEMA public FROM regress_hb_other_owner;
+DROP ROLE regress_hb_stranger, regress_hb_other_owner;
