@@ -36,12 +36,22 @@ RESET ROLE;
 CREATE ROLE regress_hb_other_owner;
 GRANT CREATE ON SCHEMA public TO regress_hb_other_owner;
 CREATE TABLE other_hb (device_id bigint NOT NULL, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+CREATE TABLE other_hb_2026_11_01 PARTITION OF other_hb
+    FOR VALUES FROM ('2026-11-01 00:00+00') TO ('2026-11-02 00:00+00');
+INSERT INTO other_hb SELECT d, '2026-11-01 12:00+00' FROM generate_series(1, 12) d;
 ALTER TABLE other_hb OWNER TO regress_hb_other_owner;
+ALTER TABLE other_hb_2026_11_01 OWNER TO regress_hb_other_owner;
 SET client_min_messages = warning;
 SELECT hb_manage('other_hb', premake => 0, last_status_table => 'other_last', partition_prefix => 'ot');
 SET client_min_messages = notice;
 SET ROLE regress_hb_other_owner;
 CALL hb_backfill_last_status(parent => 'heartbeats');
+-- Its own table it may backfill (the grants hb_manage gave it suffice).
+SET client_min_messages = warning;
+CALL hb_backfill_last_status(since => NULL, parent => 'other_hb');
+SET client_min_messages = notice;
+SELECT count(*) AS devices FROM other_last;
+SELECT backfill_done_at IS NOT NULL AS done FROM hb_config WHERE parent = 'other_hb'::regclass;
 RESET ROLE;
 SET client_min_messages = warning;
 SELECT hb_unmanage('other_hb');
@@ -50,7 +60,8 @@ CALL hb_backfill_last_status(since => NULL, parent => 'heartbeats', batch_size =
 SET client_min_messages = notice;
 SELECT backfill_done_at IS NOT NULL AS done, backfill_from, backfill_cursor
 FROM hb_config WHERE parent = 'heartbeats'::regclass;
-SELECT detail->'rows' AS rows, detail->'batches' AS batches FROM hb_events WHERE event = 'backfill';
+SELECT detail->'rows' AS rows, detail->'batches' AS batches FROM hb_events
+WHERE event = 'backfill' AND parent = 'heartbeats'::regclass;
 
 -- Backfilled: device_last_status, silently.
 SELECT * FROM hb_device_status(4);

@@ -8,7 +8,7 @@
 -- (Which path ran is told by a last-status row made wrong on purpose:
 -- only the last-status path returns it.)
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -81,6 +81,10 @@ UPDATE device_last_status l SET status = h.status
 FROM (SELECT DISTINCT ON (device_id) device_id, status FROM heartbeats ORDER BY device_id, ts DESC) h
 WHERE h.device_id = l.device_id AND l.device_id = 9;
 SELECT is((SELECT max(mismatches) FROM hb_compare_read_paths(1000)), 0, 'a healthy table: no disagreement');
+SET LOCAL ROLE hb_rp_owner;
+SELECT is((SELECT min(reads) FROM hb_compare_read_paths(1000)), 200,
+          'the table''s owner may compare the paths (hb_manage granted it)');
+RESET ROLE;
 SELECT ok((SELECT bool_and(p50_ms >= 0 AND p95_ms >= p50_ms AND p99_ms >= p95_ms AND max_ms >= p99_ms
                            AND buffers_per_read > 0) FROM hb_compare_read_paths(50)),
           '... latency percentiles in order, and the buffers each read touched');
