@@ -28,6 +28,7 @@ UPDATE_0_2_REPLACED = src/sql/69__hb_sync_partitions.sql src/sql/74_hb_drop_part
 UPDATE_0_2_ADDED    = src/sql/83__hb_jobs_api.sql src/sql/83b__hb_archivable.sql \
                       src/sql/84_hb_archive_partition.sql src/sql/85__hb_archive_steps.sql \
                       src/sql/86_hb_restore_partition.sql src/sql/86b__hb_ls_columns.sql \
+                      src/sql/86c__hb_lock_device_changes.sql \
                       src/sql/87_hb_reconcile.sql \
                       src/sql/88__hb_backfill_steps.sql src/sql/89_hb_backfill_last_status.sql \
                       src/sql/90_hb_read_path.sql

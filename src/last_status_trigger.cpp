@@ -36,6 +36,7 @@ extern "C" {
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
+#include "utils/acl.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -243,6 +244,7 @@ PG_FUNCTION_INFO_V1(hb_sync_row);
 PG_FUNCTION_INFO_V1(hb_sync_insert);
 PG_FUNCTION_INFO_V1(hb_sync_update);
 PG_FUNCTION_INFO_V1(hb_sync_delete);
+PG_FUNCTION_INFO_V1(hb_lock_device_changes);
 }
 
 using namespace hb::sync;
@@ -332,5 +334,23 @@ extern "C" Datum hb_sync_delete(PG_FUNCTION_ARGS) {
                             errmsg("hb_sync_delete() needs OLD TABLE")));
         end_of_change(td, false);
         return PointerGetDatum(nullptr);
+    });
+}
+
+// _hb_lock_device_changes(parent regclass): takes every change lock of the
+// managed table's last-status table (lock_all_changes) for the rest of the
+// transaction. The caller must own the table.
+extern "C" Datum hb_lock_device_changes(PG_FUNCTION_ARGS) {
+    return hb::guarded([&]() -> Datum {
+        Oid parent = PG_GETARG_OID(0);
+        Relation rel = relation_open(parent, AccessShareLock);
+        if (!pg_class_ownercheck(parent, GetUserId()))
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("must be owner of table %s", RelationGetRelationName(rel))));
+        RelInfo *ri = rel_info(rel);
+        Oid ls = ri->target->ls;
+        relation_close(rel, NoLock);
+        lock_all_changes(ls);
+        return (Datum)0;
     });
 }

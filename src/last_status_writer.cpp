@@ -818,4 +818,12 @@ void recompute_after_change(Target *t, TriggerData *td, bool is_update,
     MemoryContextDelete(cxt);
 }
 
+void lock_all_changes(Oid ls) {
+    for (uint32 bucket = 0; bucket < kChangeBuckets; bucket++) {
+        LOCKTAG tag;
+        SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ls, bucket, kChangeLockTag);
+        (void)LockAcquire(&tag, ExclusiveLock, false, false);
+    }
+}
+
 }  // namespace hb::sync

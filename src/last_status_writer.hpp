@@ -33,4 +33,11 @@ void apply_newest(Target *t, const core::DrainedRow *rows, std::size_t n);
 void recompute_after_change(Target *t, TriggerData *td, bool is_update,
                             const core::DrainedRow *extra, std::size_t nextra);
 
+// Takes every change lock of last-status table ls (all buckets, in
+// ascending order, until the transaction ends): a statement that writes
+// device rows from its own snapshot (hb_reconcile, the backfill) takes them
+// before that snapshot, so that no UPDATE or DELETE of heartbeats is in
+// flight while it reads, and none it waited for is undone by its write.
+void lock_all_changes(Oid ls);
+
 }  // namespace hb::sync

@@ -168,16 +168,22 @@ SPIPlanPtr plan_for(Target *t, ReadPlan which, MemoryContext keep_cxt) {
             break;
         case kDeviceLegacy:
             appendStringInfo(&sql,
-                             "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 ORDER BY %s "
-                             "DESC LIMIT 1",
-                             t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql);
+                             "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s IS NOT "
+                             "NULL ORDER BY %s DESC LIMIT 1",
+                             t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql, t->ts_sql);
             break;
         case kFleetFast:
             appendStringInfo(&sql, "SELECT %s FROM %s", t->col_list_sql, t->ls_sql);
             break;
         case kFleetLegacy:
-            appendStringInfo(&sql, "SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s, %s DESC",
-                             t->dev_sql, t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql);
+            // (Rows stored before the table was managed may have a NULL
+            // device or time; the last-status table has neither.)
+            appendStringInfo(
+                &sql,
+                "SELECT DISTINCT ON (%s) %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT "
+                "NULL ORDER BY %s, %s DESC",
+                t->dev_sql, t->col_list_sql, t->parent_sql, t->dev_sql, t->ts_sql, t->dev_sql,
+                t->ts_sql);
             break;
     }
     appendStringInfoString(&sql, ") r");

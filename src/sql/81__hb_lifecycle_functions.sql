@@ -39,8 +39,10 @@ AS $$
         '@extschema@.hb_reconcile(interval, integer)',
         '@extschema@._hb_has_rows(regclass)',
         '@extschema@._hb_ls_columns(regclass)',
+        '@extschema@._hb_lock_device_changes(regclass)',
         '@extschema@.hb_backfill_last_status(interval, regclass, integer, bigint)',
         '@extschema@._hb_backfill_begin(interval, regclass, integer)',
+        '@extschema@._hb_backfill_next(regclass, jsonb)',
         '@extschema@._hb_backfill_step(regclass, integer)',
         '@extschema@._hb_require_nonatomic(text)',
         '@extschema@.hb_compare_read_paths(integer, regclass)'

@@ -1,7 +1,8 @@
 -- The steps of hb_backfill_last_status() (the procedure, next file, runs
 -- them and commits after each): _hb_backfill_begin checks the request and
 -- records, per table, the backfill to run (or finds the one that stopped,
--- to resume it); _hb_backfill_step runs one batch of one table.
+-- to resume it); _hb_backfill_next says which partition comes next;
+-- _hb_backfill_step runs one batch of one table.
 --
 -- A backfill reads the table's partitions newest first (the catch-all
 -- first: it may hold the newest rows), and in each partition its devices
@@ -9,19 +10,26 @@
 -- (device, time) index: one index descent per device and partition, and
 -- one more for the device's newest heartbeat there when its row in the
 -- last-status table is older than what the partition could hold. Each
--- batch writes what it found with INSERT ... ON CONFLICT DO UPDATE ...
--- WHERE the stored time is older, in the triggers' lock order (key order,
--- COLLATE "C" for text): a device never moves backwards, and a heartbeat
--- inserted meanwhile (which the triggers write) is never overwritten.
--- Where the backfill is, is kept in hb_config.backfill_cursor:
--- {"from": the oldest time it reads (null: all), "todo": [the partitions
--- left, as OIDs, newest first], "after": the last device done in the
--- first of them, "rows", "batches", "started_at"}.
+-- batch takes the change locks of the table's devices (no UPDATE or DELETE
+-- of a heartbeat is in flight while it reads), then writes what it found
+-- with INSERT ... ON CONFLICT DO UPDATE ... WHERE the stored time is older,
+-- in the triggers' lock order (key order, COLLATE "C" for text): a device
+-- never moves backwards, and a heartbeat inserted meanwhile (which the
+-- triggers write) is never overwritten.
+--
+-- Where the backfill is, is kept in hb_config.backfill_cursor, by bounds
+-- (it survives a dump and restore, and partitions attached meanwhile are
+-- read when their turn comes): {"from": the oldest time it reads (null:
+-- all of the history), "catchall": whether the catch-all is done, "upper":
+-- every partition whose upper bound is at most this is still to read,
+-- "in": the partition the next batch goes on in ("catchall", or its upper
+-- bound), "after": the last device done there, "rows", "batches",
+-- "started_at"}.
 
 -- _hb_backfill_begin: the tables to backfill (parent, or every managed
 -- table the caller owns), each with its backfill recorded: a new one, or
--- the one that stopped before its end, resumed (reading from the older of
--- the two "from"s).
+-- the one that stopped before its end, resumed (from the start again when
+-- since reaches further back than the horizon it read from).
 CREATE FUNCTION @extschema@._hb_backfill_begin(since interval, parent regclass, batch_size integer)
 RETURNS regclass[]
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT
@@ -30,7 +38,7 @@ AS $$
 DECLARE
     cfg @extschema@.hb_config;
     from_ts timestamptz;
-    todo jsonb;
+    cur jsonb;
     tables regclass[] := '{}';
 BEGIN
     IF since IS NOT NULL AND since <= interval '0' THEN
@@ -63,31 +71,27 @@ BEGIN
                  AND @extschema@._hb_owns(c.parent)
                ORDER BY c.parent::text FOR UPDATE
     LOOP
-        IF cfg.backfill_cursor IS NOT NULL THEN
-            RAISE NOTICE 'hb_backfill_last_status: % resumes the backfill started at % (% partitions left, % rows written so far)',
-                cfg.parent, cfg.backfill_cursor->>'started_at',
-                jsonb_array_length(cfg.backfill_cursor->'todo'), cfg.backfill_cursor->>'rows';
-            -- From the older of the two (null, all of the history, is the oldest).
-            IF (cfg.backfill_cursor->>'from') IS NOT NULL
-               AND (from_ts IS NULL OR from_ts < (cfg.backfill_cursor->>'from')::timestamptz) THEN
-                UPDATE @extschema@.hb_config c
-                SET backfill_cursor = c.backfill_cursor || jsonb_build_object('from', from_ts)
-                WHERE c.parent = cfg.parent;
+        cur := cfg.backfill_cursor;
+        IF cur IS NOT NULL THEN
+            -- A horizon older than the one it read from (null, all of the
+            -- history, is the oldest): what was read is read again from the
+            -- new one, from the start (rows already newest are not written
+            -- again); the same or a newer one: it goes on where it stopped.
+            IF (cur->>'from') IS NOT NULL
+               AND (from_ts IS NULL OR from_ts < (cur->>'from')::timestamptz) THEN
+                cur := cur || jsonb_build_object('from', from_ts, 'catchall', false,
+                                                 'upper', 'infinity'::timestamptz, 'in', NULL, 'after', NULL);
             END IF;
+            RAISE NOTICE 'hb_backfill_last_status: % resumes the backfill started at % (% partitions left, % rows written so far)',
+                cfg.parent, cur->>'started_at',
+                coalesce((SELECT n.partitions_left FROM @extschema@._hb_backfill_next(cfg.parent, cur) n), 0),
+                cur->>'rows';
         ELSE
-            -- Every partition that may hold a heartbeat at or after from:
-            -- the catch-all first, then by upper bound, newest first.
-            SELECT coalesce(jsonb_agg(k.relid::oid ORDER BY b.is_default DESC,
-                                      b.range_end DESC NULLS FIRST, b.range_start DESC NULLS LAST), '[]')
-            INTO todo
-            FROM @extschema@._hb_children(cfg.parent) k
-            CROSS JOIN LATERAL @extschema@.hb_partition_bounds(k.relid) b
-            WHERE from_ts IS NULL OR b.is_default OR b.range_end IS NULL OR b.range_end > from_ts;
-            UPDATE @extschema@.hb_config c
-            SET backfill_cursor = jsonb_build_object('from', from_ts, 'todo', todo, 'after', NULL,
-                                                     'rows', 0, 'batches', 0, 'started_at', now())
-            WHERE c.parent = cfg.parent;
+            cur := jsonb_build_object('from', from_ts, 'catchall', false, 'upper', 'infinity'::timestamptz,
+                                      'in', NULL, 'after', NULL, 'rows', 0, 'batches', 0,
+                                      'started_at', now());
         END IF;
+        UPDATE @extschema@.hb_config c SET backfill_cursor = cur WHERE c.parent = cfg.parent;
         tables := tables || cfg.parent;
     END LOOP;
     RETURN tables;
@@ -96,6 +100,34 @@ $$;
 COMMENT ON FUNCTION @extschema@._hb_backfill_begin(interval, regclass, integer) IS
     'Internal: records the backfills hb_backfill_last_status() runs (or resumes).';
 REVOKE ALL ON FUNCTION @extschema@._hb_backfill_begin(interval, regclass, integer) FROM PUBLIC;
+
+-- _hb_backfill_next: the partition a backfill at cursor cur reads next
+-- (the catch-all until it is done, then the partition with the greatest
+-- upper bound at most cur.upper that may hold a heartbeat at or after
+-- cur.from), its bounds (MINVALUE and MAXVALUE as -infinity and infinity),
+-- and how many partitions are left, that one included. No row when none is.
+CREATE FUNCTION @extschema@._hb_backfill_next(parent regclass, cur jsonb,
+    OUT part regclass, OUT is_catchall boolean, OUT range_start timestamptz,
+    OUT range_end timestamptz, OUT partitions_left integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.relid, p.is_default, p.range_start, p.range_end, (count(*) OVER ())::integer
+    FROM (SELECT k.relid, b.is_default,
+                 coalesce(b.range_start, '-infinity') AS range_start,
+                 coalesce(b.range_end, 'infinity') AS range_end
+          FROM @extschema@._hb_children(parent) k
+          CROSS JOIN LATERAL @extschema@.hb_partition_bounds(k.relid) b) p
+    WHERE CASE WHEN p.is_default THEN NOT (cur->>'catchall')::boolean
+               ELSE p.range_end <= (cur->>'upper')::timestamptz
+                    AND ((cur->>'from') IS NULL OR p.range_end > (cur->>'from')::timestamptz) END
+    ORDER BY p.is_default DESC, p.range_end DESC
+    LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@._hb_backfill_next(regclass, jsonb) IS
+    'Internal: the partition a backfill reads next, and how many are left.';
+REVOKE ALL ON FUNCTION @extschema@._hb_backfill_next(regclass, jsonb) FROM PUBLIC;
 
 -- _hb_backfill_step: one batch (at most batch_size devices of one
 -- partition) of the backfill recorded for parent; done once no partition
@@ -110,21 +142,23 @@ AS $$
 DECLARE
     cfg @extschema@.hb_config;
     cur jsonb;
+    nxt record;
     from_ts timestamptz;
+    in_here boolean;
     after_key text;
-    part regclass;
-    key_type text;
     cols text;
     sets text;
+    key_type text;
     write_order text;
     last_key text;
-    left_count integer;
 BEGIN
     written := 0;
     devices := 0;
     done := false;
-    -- One batch at a time per table (two sessions backfilling one table
-    -- share its cursor).
+    -- Locks in the order hb_reconcile() takes them: the table's row of
+    -- hb_config (one batch at a time per table: two sessions backfilling
+    -- one table share its cursor), the change locks of its devices, then
+    -- the rows written, in the triggers' key order.
     SELECT * INTO cfg FROM @extschema@.hb_config c WHERE c.parent = _hb_backfill_step.parent FOR UPDATE;
     IF NOT FOUND OR cfg.backfill_cursor IS NULL THEN
         done := true;  -- unmanaged meanwhile, or completed by another session
@@ -132,18 +166,14 @@ BEGIN
     END IF;
     cur := cfg.backfill_cursor;
     from_ts := (cur->>'from')::timestamptz;
-    -- The first partition left that still exists (one dropped meanwhile
-    -- holds nothing to read any more).
-    LOOP
-        EXIT WHEN jsonb_array_length(cur->'todo') = 0;
-        part := (cur->'todo'->>0)::oid::regclass;
-        EXIT WHEN EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = part AND i.inhparent = cfg.parent);
-        cur := jsonb_set(cur, '{todo}', (cur->'todo') - 0) || '{"after": null}';
-        part := NULL;
-    END LOOP;
+    SELECT * INTO nxt FROM @extschema@._hb_backfill_next(cfg.parent, cur);
 
-    IF part IS NOT NULL THEN
-        after_key := cur->>'after';
+    IF nxt.part IS NOT NULL THEN
+        PERFORM @extschema@._hb_lock_device_changes(cfg.parent);
+        in_here := CASE WHEN nxt.is_catchall THEN cur->>'in' = 'catchall'
+                        WHEN cur->>'in' = 'catchall' THEN false
+                        ELSE (cur->>'in')::timestamptz = nxt.range_end END;
+        after_key := CASE WHEN in_here THEN cur->>'after' END;
         SELECT c.cols, c.sets, c.key_type, c.write_order INTO cols, sets, key_type, write_order
         FROM @extschema@._hb_ls_columns(cfg.parent) c;
         -- The next devices of the partition (a skip scan), the newest
@@ -161,7 +191,8 @@ BEGIN
                 LEFT JOIN %4$s l ON l.%1$I = b.k
                 CROSS JOIN LATERAL (
                     SELECT %5$s FROM %2$s h
-                    WHERE h.%1$I = b.k AND ($3::timestamptz IS NULL OR h.%6$I >= $3)
+                    WHERE h.%1$I = b.k AND h.%6$I IS NOT NULL
+                      AND ($3::timestamptz IS NULL OR h.%6$I >= $3)
                       AND (l.%1$I IS NULL OR h.%6$I > l.%6$I)
                     ORDER BY h.%6$I DESC LIMIT 1) n),
             w AS (
@@ -170,38 +201,43 @@ BEGIN
                 RETURNING 1)
             SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM batch)::integer,
                    (SELECT b.k::text FROM batch b ORDER BY b.k DESC LIMIT 1)
-            $q$, cfg.device_column, part,
+            $q$, cfg.device_column, nxt.part,
             CASE WHEN after_key IS NULL THEN '' ELSE format('WHERE h.%I > $1::%s', cfg.device_column, key_type) END,
             cfg.last_status_table, cols, cfg.time_column, write_order, sets)
         INTO written, devices, last_key
         USING after_key, batch_size, from_ts;
-        IF devices < batch_size THEN
-            cur := jsonb_set(cur, '{todo}', (cur->'todo') - 0) || '{"after": null}';
-            left_count := jsonb_array_length(cur->'todo');
-            RAISE NOTICE 'hb_backfill_last_status: %: partition % done (% left), % rows written so far',
-                cfg.parent, part, left_count,
-                (cur->>'rows')::bigint + written;
-        ELSE
-            cur := cur || jsonb_build_object('after', last_key);
-        END IF;
         cur := cur || jsonb_build_object('rows', (cur->>'rows')::bigint + written,
                                          'batches', (cur->>'batches')::bigint + 1);
+        IF devices < batch_size THEN
+            -- The partition is done: the next one is older.
+            IF nxt.is_catchall THEN
+                cur := cur || jsonb_build_object('catchall', true);
+            ELSE
+                cur := cur || jsonb_build_object('upper', nxt.range_start);
+            END IF;
+            cur := cur || jsonb_build_object('in', NULL, 'after', NULL);
+            RAISE NOTICE 'hb_backfill_last_status: %: partition % done (% left), % rows written so far',
+                cfg.parent, nxt.part, nxt.partitions_left - 1, cur->>'rows';
+        ELSE
+            cur := cur || jsonb_build_object(
+                'in', CASE WHEN nxt.is_catchall THEN to_jsonb('catchall'::text) ELSE to_jsonb(nxt.range_end) END,
+                'after', last_key);
+        END IF;
+        UPDATE @extschema@.hb_config c SET backfill_cursor = cur WHERE c.parent = cfg.parent;
+        RETURN;
     END IF;
 
-    IF jsonb_array_length(cur->'todo') = 0 THEN
-        UPDATE @extschema@.hb_config c
-        SET backfill_cursor = NULL, backfill_done_at = now(), backfill_from = from_ts
-        WHERE c.parent = cfg.parent;
-        PERFORM @extschema@._hb_event(cfg.parent, 'backfill', NULL,
-            jsonb_build_object('rows', (cur->>'rows')::bigint, 'batches', (cur->>'batches')::bigint,
-                               'from', from_ts, 'started_at', cur->'started_at',
-                               's', round(extract(epoch FROM clock_timestamp() - (cur->>'started_at')::timestamptz)::numeric, 1)));
-        RAISE NOTICE 'hb_backfill_last_status: % is complete: % rows written in % batches; reads may now use %',
-            cfg.parent, cur->>'rows', cur->>'batches', cfg.last_status_table;
-        done := true;
-    ELSE
-        UPDATE @extschema@.hb_config c SET backfill_cursor = cur WHERE c.parent = cfg.parent;
-    END IF;
+    -- No partition left: complete.
+    UPDATE @extschema@.hb_config c
+    SET backfill_cursor = NULL, backfill_done_at = now(), backfill_from = from_ts
+    WHERE c.parent = cfg.parent;
+    PERFORM @extschema@._hb_event(cfg.parent, 'backfill', NULL,
+        jsonb_build_object('rows', (cur->>'rows')::bigint, 'batches', (cur->>'batches')::bigint,
+                           'from', from_ts, 'started_at', cur->'started_at',
+                           's', round(extract(epoch FROM clock_timestamp() - (cur->>'started_at')::timestamptz)::numeric, 1)));
+    RAISE NOTICE 'hb_backfill_last_status: % is complete: % rows written in % batches; reads may now use %',
+        cfg.parent, cur->>'rows', cur->>'batches', cfg.last_status_table;
+    done := true;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._hb_backfill_step(regclass, integer) IS

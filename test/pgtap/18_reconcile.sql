@@ -6,7 +6,7 @@
 -- run records a reconcile event; bad arguments are refused; only a
 -- table's owner reconciles it.
 BEGIN;
-SELECT plan(17);
+SELECT plan(23);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -72,6 +72,49 @@ DELETE FROM heartbeats WHERE device_id = 7 AND ts > now() - interval '1 day';
 DELETE FROM device_last_status WHERE device_id = 7;
 SELECT is(hb_reconcile("window" => '1 day'), 0::bigint, 'outside the window nothing is repaired');
 SELECT is(hb_reconcile("window" => '3 days'), 1::bigint, 'a wider window repairs it');
+
+-- A column with no equality (json): values are compared as text.
+RESET ROLE;
+CREATE TABLE hb_json (device_id int NOT NULL, ts timestamptz NOT NULL, payload json) PARTITION BY RANGE (ts);
+ALTER TABLE hb_json OWNER TO hb_rec_owner;
+SELECT hb_manage('hb_json', premake => 1, last_status_table => 'hb_json_last', partition_prefix => 'rj');
+SET LOCAL ROLE hb_rec_owner;
+INSERT INTO hb_json SELECT d, now() - interval '1 hour', json_build_object('v', d) FROM generate_series(1, 10) d;
+UPDATE hb_json_last SET payload = '{"v": "edited"}' WHERE device_id <= 3;
+SELECT is(hb_reconcile(), 3::bigint, 'a table with a json column is reconciled (values compared as text)');
+SELECT is((SELECT count(*)::int FROM hb_json_last WHERE payload::text LIKE '%edited%'), 0,
+          '... its edited rows repaired');
+
+-- A table that fails does not stop the others: a CHECK of the last-status
+-- table that the newest heartbeat breaks (written while the trigger was off).
+RESET ROLE;
+ALTER TABLE hb_json_last ADD CONSTRAINT no_bad CHECK (payload::text NOT LIKE '%bad%');
+ALTER TABLE hb_json DISABLE TRIGGER USER;
+INSERT INTO hb_json VALUES (4, now() - interval '10 minutes', '{"v": "bad"}');
+ALTER TABLE hb_json ENABLE TRIGGER USER;
+DELETE FROM device_last_status WHERE device_id = 500;
+SET LOCAL ROLE hb_rec_owner;
+SET LOCAL client_min_messages = error;  -- its WARNING
+SELECT is(hb_reconcile(), 1::bigint, 'a table that fails is skipped, the others are reconciled');
+SET LOCAL client_min_messages = warning;
+SELECT is((SELECT detail->>'sqlstate' FROM hb_events WHERE event = 'reconcile' AND parent = 'hb_json'::regclass
+           ORDER BY id DESC LIMIT 1), '23514', '... and its event records the error');
+RESET ROLE;
+ALTER TABLE hb_json_last DROP CONSTRAINT no_bad;
+
+-- Another owner's run leaves this table alone.
+CREATE ROLE hb_rec_third;
+CREATE TABLE hb_third (device_id int NOT NULL, ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+ALTER TABLE hb_third OWNER TO hb_rec_third;
+GRANT CREATE ON SCHEMA public TO hb_rec_third;
+SELECT hb_manage('hb_third', premake => 1, last_status_table => 'hb_third_last', partition_prefix => 'rt');
+DELETE FROM device_last_status WHERE device_id = 501;
+SET LOCAL ROLE hb_rec_third;
+SELECT is(hb_reconcile(), 0::bigint, 'the owner of another table reconciles only its own');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM device_last_status WHERE device_id = 501), 0,
+          '... this one''s drift is left for its owner');
+SET LOCAL ROLE hb_rec_owner;
 
 -- Arguments and privileges.
 SELECT throws_ok($$SELECT hb_reconcile(max_rows => 0)$$, '22023',
