@@ -8,7 +8,8 @@
 #     read path switches to device_last_status only then;
 #  2. since bounds the history read, and is recorded;
 #  3. a backfill cancelled half-way keeps the batches it committed, and
-#     the next call resumes where it stopped and writes only the rest.
+#     the next call resumes where it stopped and writes only the rest, in
+#     the same database and in a copy of it made by pg_dump.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -53,7 +54,12 @@ sub history_table {
 # in `parent` (missing, other time or values, or a row with no heartbeat).
 sub mismatches {
     my ($parent, $ls) = @_;
-    return $node->safe_psql('postgres', qq{
+    return mismatches_in('postgres', $parent, $ls);
+}
+
+sub mismatches_in {
+    my ($db, $parent, $ls) = @_;
+    return $node->safe_psql($db, qq{
         SELECT count(*) FROM (SELECT DISTINCT ON (device_id) device_id, ts, status FROM $parent
                               ORDER BY device_id, ts DESC) h
         FULL JOIN $ls l USING (device_id)
@@ -181,6 +187,20 @@ is($node->safe_psql('postgres', q{
 ($rc, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM hb_fleet_status(\'hb3\')');
 is($out, '1000', 'meanwhile hb_fleet_status() reads the legacy query: all 1,000 devices');
 $node->safe_psql('postgres', 'DROP TRIGGER slow ON hb3_last');
+
+# The cursor survives a dump and restore: in a copy of the database, the
+# backfill resumes where it stopped.
+$node->safe_psql('postgres', 'CREATE DATABASE copy');
+my ($dump, $dump_err) = ('', '');
+IPC::Run::run(['pg_dump', '-d', $node->connstr('postgres')], '>', \$dump, '2>', \$dump_err)
+    or die "pg_dump failed: $dump_err";
+my ($restore_out, $restore_err) = ('', '');
+IPC::Run::run(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('copy')],
+    '<', \$dump, '>', \$restore_out, '2>', \$restore_err)
+    or die "restore failed: $restore_err";
+($rc, $out, $err) = $node->psql('copy', q{CALL hb_backfill_last_status(parent => 'hb3', batch_size => 25)});
+is($out, 1000 - $kept, 'in a restored copy of the database, the backfill resumes where it stopped');
+is(mismatches_in('copy', 'hb3', 'hb3_last'), '0', '... and completes');
 ($rc, $out, $err) = $node->psql('postgres', q{CALL hb_backfill_last_status(parent => 'hb3', batch_size => 25)});
 like($err, qr/resumes the backfill started at/, 'the next call resumes it ...');
 is($out, 1000 - $kept, '... and writes only the devices the first one had not');
