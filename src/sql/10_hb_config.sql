@@ -16,7 +16,8 @@ CREATE TABLE @extschema@.hb_config (
     created_at        timestamptz NOT NULL DEFAULT now(),
     reconcile_after   text,       -- where a capped hb_reconcile() run stopped (a device key)
     -- hb_backfill_last_status(): the backfill that runs or stopped (where
-    -- it is: {"from", "upper", "after", "rows", "started_at"}), NULL when
+    -- it is, by bounds: {"from", "catchall", "upper", "in", "after",
+    -- "rows", "batches", "started_at"}, see _hb_backfill_step), NULL when
     -- none; when the last one completed (NULL: never, so the read path
     -- keeps the legacy query) and from which instant it read the history
     -- (NULL: all of it).
