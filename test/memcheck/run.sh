@@ -8,8 +8,9 @@
 # path, bigint, text and uuid keys; and the partition lifecycle's C parts
 # (slots, bounds, catch-all moves and quarantine, maintenance without a
 # worker slot, as in single-user mode), and the archive's late-write
-# trigger (an archive's SQL steps called by hand, then writes). (Concurrent waits are the isolation
-# specs' job.) Debian's server is built without USE_VALGRIND, so memcheck
+# trigger (an archive's SQL steps called by hand, then writes), the read
+# path's functions (both paths, the comparison), a backfill and capped
+# reconcile runs. (Concurrent waits are the isolation specs' job.) Debian's server is built without USE_VALGRIND, so memcheck
 # sees errors in malloc'd memory, stack and C++ objects, and use of freed
 # or uninitialised memory inside palloc'd blocks only when a context has
 # returned the block to malloc (a context reset or delete, a large chunk).
@@ -34,7 +35,8 @@ as_pg valgrind --error-exitcode=97 --error-limit=no --num-callers=30 --track-ori
     die "memcheck failed (exit $rc); full output in $WORK/memcheck.out"
 }
 for check in '"mismatches=0"' '"tagged mismatches=0"' '"unit mismatches=0"' '"partition mismatches=0"' \
-    '"lifecycle mismatches=0"' '"late write state=active"'; do
+    '"lifecycle mismatches=0"' '"read path compare mismatches=0"' '"backfill mismatches=0"' \
+    '"late write state=active"'; do
     grep -q "= $check" "$WORK/memcheck.out" ||
         { grep -E "ERROR|mismatches" "$WORK/memcheck.out" >&2; die "a last-status table is not exact after the workload ($check)"; }
 done

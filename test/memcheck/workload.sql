@@ -124,6 +124,34 @@ SELECT 'partition mismatches=' || count(*) FROM (SELECT partition_name FROM hb_p
 
 SELECT 'lifecycle mismatches=' || count(*) FROM (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h FULL JOIN device_last_status l USING (device_id) WHERE l.device_id IS NULL OR (h.device_id IS NOT NULL AND (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload));
 
+SELECT 'read path device=' || count(*) FROM hb_device_status(7, 'heartbeats');
+
+SELECT 'read path fleet=' || count(*) FROM hb_fleet_status('heartbeats');
+
+SELECT 'read path compare mismatches=' || max(mismatches) FROM hb_compare_read_paths(50, 'heartbeats');
+
+SET hb_lifecycle.read_from_last_status = off;
+
+SELECT 'legacy device=' || count(*) FROM hb_device_status('7'::text, 'heartbeats');
+
+SELECT 'legacy fleet=' || count(*) FROM hb_fleet_status('heartbeats');
+
+RESET hb_lifecycle.read_from_last_status;
+
+DELETE FROM device_last_status WHERE device_id <= 10;
+
+CALL hb_backfill_last_status(since => NULL, parent => 'heartbeats', batch_size => 7);
+
+UPDATE device_last_status SET status = 'edited' WHERE device_id BETWEEN 11 AND 20;
+
+SELECT hb_reconcile("window" => '3650 days', max_rows => 4);
+
+SELECT hb_reconcile("window" => '3650 days', max_rows => 4);
+
+SELECT hb_reconcile("window" => '3650 days', max_rows => 4);
+
+SELECT 'backfill mismatches=' || count(*) FROM (SELECT DISTINCT ON (device_id) * FROM heartbeats ORDER BY device_id, ts DESC) h FULL JOIN device_last_status l USING (device_id) WHERE l.device_id IS NULL OR (h.device_id IS NOT NULL AND (h.ts, h.status, h.payload) IS DISTINCT FROM (l.ts, l.status, l.payload));
+
 SELECT hb_unmanage('heartbeats');
 
 
