@@ -460,9 +460,9 @@ bool device_kind_of(Oid type, DeviceKind *kind) {
     }
 }
 
-SPIPlanPtr prepare_kept(Target *t, const char *sql, int nargs, Oid *types,
-                        MemoryContext caller_cxt) {
-    SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
+SPIPlanPtr prepare_kept(Target *t, const char *sql, int nargs, Oid *types, MemoryContext caller_cxt,
+                        int cursor_options) {
+    SPIPlanPtr prepared = SPI_prepare_cursor(sql, nargs, types, cursor_options);
     MemoryContextSwitchTo(caller_cxt);
     if (prepared == nullptr)
         elog(ERROR, "hb_lifecycle: preparing \"%s\" failed: %s", sql,

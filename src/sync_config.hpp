@@ -102,11 +102,12 @@ void end_of_transaction();
 // A plan prepared for a target of a retired generation: freed with it.
 void free_with_retired(SPIPlanPtr plan);
 
-// Prepares sql (SPI connected) and keeps the plan for target t's entry (it
-// is freed with t's generation); caller_cxt is made current again, which
-// SPI_prepare leaves otherwise. Errors if sql does not prepare.
-SPIPlanPtr prepare_kept(Target *t, const char *sql, int nargs, Oid *types,
-                        MemoryContext caller_cxt);
+// Prepares sql (SPI connected, with SPI_prepare_cursor's cursor_options)
+// and keeps the plan for target t's entry (it is freed with t's
+// generation); caller_cxt is made current again, which SPI_prepare leaves
+// otherwise. Errors if sql does not prepare.
+SPIPlanPtr prepare_kept(Target *t, const char *sql, int nargs, Oid *types, MemoryContext caller_cxt,
+                        int cursor_options = 0);
 
 // The cached description of rel. Errors with a clear message if rel carries
 // hb_lifecycle triggers but is not managed, or if its shape no longer fits.

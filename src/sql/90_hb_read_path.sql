@@ -2,12 +2,12 @@
 -- the last-status table when hb_lifecycle.read_from_last_status is on and
 -- the table's backfill is complete, and the heartbeats (the legacy query)
 -- otherwise, with a NOTICE once per session that says why; both return
--- (device_id text, ts timestamptz, heartbeat jsonb), heartbeat holding the
--- columns the two tables share. parent names the managed table; NULL
+-- (device_id text, ts timestamptz, heartbeat json), heartbeat holding the
+-- columns the two tables share, in column order. parent names the managed table; NULL
 -- means the only one there is. They run as the caller, who needs SELECT
 -- on the table read: EXECUTE is granted to PUBLIC, like a view.
 CREATE FUNCTION @extschema@.hb_device_status(device anyelement, parent regclass DEFAULT NULL)
-RETURNS TABLE (device_id text, ts timestamptz, heartbeat jsonb)
+RETURNS TABLE (device_id text, ts timestamptz, heartbeat json)
 LANGUAGE C STABLE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'hb_device_status';
 COMMENT ON FUNCTION @extschema@.hb_device_status(anyelement, regclass) IS
@@ -16,14 +16,14 @@ COMMENT ON FUNCTION @extschema@.hb_device_status(anyelement, regclass) IS
 -- The same for a quoted literal (hb_device_status('42')), which anyelement
 -- cannot take: PostgreSQL cannot tell its type.
 CREATE FUNCTION @extschema@.hb_device_status(device text, parent regclass DEFAULT NULL)
-RETURNS TABLE (device_id text, ts timestamptz, heartbeat jsonb)
+RETURNS TABLE (device_id text, ts timestamptz, heartbeat json)
 LANGUAGE C STABLE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'hb_device_status';
 COMMENT ON FUNCTION @extschema@.hb_device_status(text, regclass) IS
     'The newest heartbeat of one device given as text (see hb_device_status(anyelement, regclass)).';
 
 CREATE FUNCTION @extschema@.hb_fleet_status(parent regclass DEFAULT NULL)
-RETURNS TABLE (device_id text, ts timestamptz, heartbeat jsonb)
+RETURNS TABLE (device_id text, ts timestamptz, heartbeat json)
 LANGUAGE C STABLE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'hb_fleet_status';
 COMMENT ON FUNCTION @extschema@.hb_fleet_status(regclass) IS
