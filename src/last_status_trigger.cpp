@@ -36,7 +36,6 @@ extern "C" {
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
-#include "utils/acl.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -47,6 +46,7 @@ extern "C" {
 #include "guard.hpp"
 #include "last_status_trigger.hpp"
 #include "last_status_writer.hpp"
+#include "spi_env.hpp"
 #include "sync_config.hpp"
 
 namespace hb::sync {
@@ -343,10 +343,8 @@ extern "C" Datum hb_sync_delete(PG_FUNCTION_ARGS) {
 extern "C" Datum hb_lock_device_changes(PG_FUNCTION_ARGS) {
     return hb::guarded([&]() -> Datum {
         Oid parent = PG_GETARG_OID(0);
+        hb::require_owner_of(parent);
         Relation rel = relation_open(parent, AccessShareLock);
-        if (!pg_class_ownercheck(parent, GetUserId()))
-            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                            errmsg("must be owner of table %s", RelationGetRelationName(rel))));
         RelInfo *ri = rel_info(rel);
         Oid ls = ri->target->ls;
         relation_close(rel, NoLock);

@@ -169,13 +169,7 @@ void require_owner(Relation rel) {
 // lock on a table it does not own), then locks, then checks again (the
 // owner may have changed while we waited).
 Relation open_owned(Oid relid, LOCKMODE mode) {
-    if (!pg_class_ownercheck(relid, GetUserId())) {
-        char *name = get_rel_name(relid);
-        if (name == nullptr)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                            errmsg("relation with OID %u does not exist", relid)));
-        aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), name);
-    }
+    require_owner_of(relid);
     Relation rel = try_relation_open(relid, mode);
     if (rel == nullptr)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),

@@ -74,15 +74,6 @@ core::Granularity granularity_arg(text *t) {
     return *g;
 }
 
-void require_owner_of(Oid relid) {
-    char *name = get_rel_name(relid);
-    if (name == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                        errmsg("relation with OID %u does not exist", relid)));
-    if (!pg_class_ownercheck(relid, GetUserId()))
-        aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), name);
-}
-
 // "a", "b", ... : the parent's stored columns (not dropped, not generated),
 // the list both sides of a move name explicitly so that partitions whose
 // columns sit in another physical order still line up.

@@ -60,11 +60,23 @@ List *told_not_backfilled = NIL;  // parents (Oid), in TopMemoryContext
 struct Resolved {
     Oid parent;
     bool backfilled;
+    Target *target;  // its cache entry
 };
 
-// The managed table to read: parent, or the only one there is. Reads
-// hb_config (readable by everyone) through a kept plan.
-Resolved resolve(bool parent_given, Oid parent, const char *fn) {
+// The cache entry of a managed table.
+Target *target_of(Oid parent) {
+    Relation rel = relation_open(parent, AccessShareLock);
+    sync::RelInfo *ri = sync::rel_info(rel);
+    relation_close(rel, NoLock);
+    return ri->target;
+}
+
+// The managed table to read: the one argument parent_arg names, or the
+// only one there is. Reads hb_config (readable by everyone) through a kept
+// plan.
+Resolved resolve(FunctionCallInfo fcinfo, int parent_arg, const char *fn) {
+    bool parent_given = !PG_ARGISNULL(parent_arg);
+    Oid parent = parent_given ? PG_GETARG_OID(parent_arg) : InvalidOid;
     Oid schema = extension_schema_oid();
     if (config_plan == nullptr || config_plan_schema != schema) {
         if (config_plan != nullptr)
@@ -106,6 +118,7 @@ Resolved resolve(bool parent_given, Oid parent, const char *fn) {
         DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     r.backfilled =
         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    r.target = target_of(r.parent);
     return r;
 }
 
@@ -141,14 +154,6 @@ bool use_last_status(const Resolved &r, const Target *t, const char *fn) {
         return false;
     }
     return true;
-}
-
-// The cache entry of a managed table.
-Target *target_of(Oid parent) {
-    Relation rel = relation_open(parent, AccessShareLock);
-    sync::RelInfo *ri = sync::rel_info(rel);
-    relation_close(rel, NoLock);
-    return ri->target;
 }
 
 // A read statement of table t, prepared once and kept with its entry:
@@ -245,9 +250,8 @@ void read_into(FunctionCallInfo fcinfo, int parent_arg, const char *fn, ReadPlan
                ReadPlan legacy) {
     SpiEnv env;
     spi_env_begin(&env, InvalidOid);
-    bool named = !PG_ARGISNULL(parent_arg);
-    Resolved r = resolve(named, named ? PG_GETARG_OID(parent_arg) : InvalidOid, fn);
-    Target *t = target_of(r.parent);
+    Resolved r = resolve(fcinfo, parent_arg, fn);
+    Target *t = r.target;
     ReadPlan which = use_last_status(r, t, fn) ? fast : legacy;
     Datum device = parent_arg > 0 ? device_value(fcinfo, 0, t->ls_dev_type) : (Datum)0;
     run_into(fcinfo, plan_for(t, which, env.caller_cxt), &device, nullptr);
@@ -356,9 +360,7 @@ extern "C" Datum hb_compare_read_paths(PG_FUNCTION_ARGS) {
         InitMaterializedSRF(fcinfo, 0);
         hb::SpiEnv env;
         hb::spi_env_begin(&env, InvalidOid);
-        Resolved r = resolve(!PG_ARGISNULL(1), PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
-                             "hb_compare_read_paths");
-        Target *t = target_of(r.parent);
+        Target *t = resolve(fcinfo, 1, "hb_compare_read_paths").target;
         MemoryContext cxt = env.caller_cxt;
 
         // The sample.

@@ -12,6 +12,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "catalog/pg_class.h"
@@ -104,6 +105,15 @@ char *qualified_relation_name(Oid relid) {
 
 char *extension_schema_quoted() {
     return pstrdup(quote_identifier(get_namespace_name(extension_schema_oid())));
+}
+
+void require_owner_of(Oid relid) {
+    char *name = get_rel_name(relid);
+    if (name == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("relation with OID %u does not exist", relid)));
+    if (!pg_class_ownercheck(relid, GetUserId()))
+        aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), name);
 }
 
 Oid relation_owner(Oid relid) {

@@ -56,6 +56,10 @@ char *qualified_relation_name(Oid relid);
 // The owner of relation relid, or InvalidOid when there is no such relation.
 Oid relation_owner(Oid relid);
 
+// An error unless the current role owns relation relid (PostgreSQL's own
+// message), or when there is no such relation; takes no lock.
+void require_owner_of(Oid relid);
+
 // The role that owns hb_config: the one that may write it.
 Oid config_table_owner();
 

@@ -18,21 +18,19 @@ AS $$
            coalesce(string_agg(format('%I = excluded.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
                     FILTER (WHERE a.attname <> c.device_column),
                     format('%I = excluded.%I', c.device_column, c.device_column)),
-           (SELECT format_type(d.atttypid, d.atttypmod) FROM pg_attribute d
-            WHERE d.attrelid = c.parent AND d.attname = c.device_column),
-           (SELECT CASE WHEN b.typcategory = 'S' THEN ' COLLATE "C"' ELSE '' END
-            FROM pg_attribute d
-            JOIN pg_type t ON t.oid = d.atttypid
-            JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-            WHERE d.attrelid = c.parent AND d.attname = c.device_column)
+           format_type(d.atttypid, d.atttypmod),
+           CASE WHEN b.typcategory = 'S' THEN ' COLLATE "C"' ELSE '' END
     FROM @extschema@.hb_config c
+    JOIN pg_attribute d ON d.attrelid = c.parent AND d.attname = c.device_column
+    JOIN pg_type t ON t.oid = d.atttypid
+    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
     JOIN pg_attribute a ON a.attrelid = c.last_status_table
     WHERE c.parent = _hb_ls_columns.parent
       AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
       AND EXISTS (SELECT 1 FROM pg_attribute p
                   WHERE p.attrelid = c.parent AND p.attname = a.attname
                     AND p.attnum > 0 AND NOT p.attisdropped)
-    GROUP BY c.parent, c.device_column
+    GROUP BY c.device_column, d.atttypid, d.atttypmod, b.typcategory
 $$;
 COMMENT ON FUNCTION @extschema@._hb_ls_columns(regclass) IS
     'Internal: the column lists hb_reconcile() and the backfill write a last-status table with.';
