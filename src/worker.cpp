@@ -118,6 +118,31 @@ void wake_worker() {
 
 // ---- the worker --------------------------------------------------------
 
+// The worker's activity in pg_stat_activity: the running job's phase and
+// progress, or idle when it runs none. Also after each transaction of a
+// job, so that a long step that follows one (an upload's first part) shows.
+void show_job_activity() {
+    if (!shared) {
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        return;
+    }
+    SpinLockAcquire(&shared->mutex);
+    int64 job = shared->running_job;
+    char phase[sizeof shared->phase];
+    strlcpy(phase, shared->phase, sizeof phase);
+    uint64 rows = shared->rows, bytes = shared->bytes;
+    SpinLockRelease(&shared->mutex);
+    if (job == 0) {
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        return;
+    }
+    char activity[128];
+    snprintf(activity, sizeof activity, "hb_lifecycle job %lld: %s, %llu rows, %llu bytes",
+             static_cast<long long>(job), phase, static_cast<unsigned long long>(rows),
+             static_cast<unsigned long long>(bytes));
+    pgstat_report_activity(STATE_RUNNING, activity);
+}
+
 MemoryContext loop_context = nullptr;
 
 // Records the submitted requests as jobs (each in its own transaction: a
@@ -197,6 +222,8 @@ void post_outcome(int64 job_id, const archive::Outcome &out, bool ran = true) {
         shared->cancel_job = 0;
     }
     SpinLockRelease(&shared->mutex);
+    if (ran)
+        show_job_activity();
     ConditionVariableBroadcast(&shared->changed);
 }
 
@@ -360,7 +387,7 @@ bool run_in_transaction(const char *activity, void (*body)(void *), void *arg, s
         AbortCurrentTransaction();
     }
     MemoryContextSwitchTo(caller);
-    pgstat_report_activity(STATE_IDLE, nullptr);
+    show_job_activity();
     return ok;
 }
 
@@ -374,11 +401,7 @@ void report_progress(std::int64_t job_id, const char *phase, std::uint64_t rows,
     shared->rows = rows;
     shared->bytes = bytes;
     SpinLockRelease(&shared->mutex);
-    char activity[128];
-    snprintf(activity, sizeof activity, "hb_lifecycle job %lld: %s, %llu rows, %llu bytes",
-             static_cast<long long>(job_id), phase, static_cast<unsigned long long>(rows),
-             static_cast<unsigned long long>(bytes));
-    pgstat_report_activity(STATE_RUNNING, activity);
+    show_job_activity();
 }
 
 bool cancel_requested(std::int64_t job_id) {
@@ -454,6 +477,9 @@ extern "C" void hb_lifecycle_worker_main(Datum) {
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
+            // Says when new settings (an archive target, say) apply to the
+            // jobs that follow.
+            ereport(LOG, (errmsg("hb_lifecycle worker: configuration reloaded")));
         }
         long wait_ms = kIdleWaitMs;
         bool old = false;

@@ -62,29 +62,30 @@ SELECT throws_ok($$SELECT hb_create_ahead('pg_class')$$, '55000', NULL, 'an unma
 -- ------------------------------------------------------------ UTC whatever the TimeZone
 SELECT hb_configure('heartbeats', retention => '100 years');
 SET TimeZone = 'America/New_York';
--- 2026-11-01: clocks fall back in New York (a 25-hour local day);
--- 2027-03-14: they spring forward (a 23-hour local day).
-SELECT set_eq($$SELECT hb_create_partitions('heartbeats', '2026-10-31 12:00', '2026-11-02 12:00')$$,
-    $$VALUES ('hb_2026_10_31'), ('hb_2026_11_01'), ('hb_2026_11_02')$$,
+-- 2024-11-03: clocks fall back in New York (a 25-hour local day);
+-- 2025-03-09: they spring forward (a 23-hour local day). Past dates: days
+-- that create-ahead never makes.
+SELECT set_eq($$SELECT hb_create_partitions('heartbeats', '2024-11-02 12:00', '2024-11-04 12:00')$$,
+    $$VALUES ('hb_2024_11_02'), ('hb_2024_11_03'), ('hb_2024_11_04')$$,
     'under America/New_York the names are the UTC dates');
 SELECT is((SELECT count(*)::int FROM hb_partitions
-           WHERE partition_name IN ('hb_2026_10_31', 'hb_2026_11_01', 'hb_2026_11_02')
+           WHERE partition_name IN ('hb_2024_11_02', 'hb_2024_11_03', 'hb_2024_11_04')
              AND extract(epoch FROM range_end - range_start) = 86400
              AND to_char(range_start AT TIME ZONE 'UTC', 'HH24:MI') = '00:00'), 3,
     'across the fall-back change each partition is 24 hours from UTC midnight');
-SELECT set_eq($$SELECT hb_create_partitions('heartbeats', '2027-03-13 12:00', '2027-03-15 12:00')$$,
-    $$VALUES ('hb_2027_03_13'), ('hb_2027_03_14'), ('hb_2027_03_15')$$,
+SELECT set_eq($$SELECT hb_create_partitions('heartbeats', '2025-03-08 12:00', '2025-03-10 12:00')$$,
+    $$VALUES ('hb_2025_03_08'), ('hb_2025_03_09'), ('hb_2025_03_10')$$,
     'across the spring-forward change too');
-SELECT is((SELECT range_start FROM hb_partitions WHERE partition_name = 'hb_2027_03_14'),
-    '2027-03-14 00:00:00+00'::timestamptz, 'hb_2027_03_14 starts at UTC midnight, 19:00 local');
-INSERT INTO heartbeats VALUES (1, '2027-03-13 20:30-05', 'evening in New York');
+SELECT is((SELECT range_start FROM hb_partitions WHERE partition_name = 'hb_2025_03_09'),
+    '2025-03-09 00:00:00+00'::timestamptz, 'hb_2025_03_09 starts at UTC midnight, 19:00 local');
+INSERT INTO heartbeats VALUES (1, '2025-03-08 20:30-05', 'evening in New York');
 SELECT is((SELECT tableoid::regclass::text FROM heartbeats WHERE device_id = 1),
-    'hb_2027_03_14', 'a heartbeat at 20:30 New York time on the 13th is in the UTC day of the 14th');
+    'hb_2025_03_09', 'a heartbeat at 20:30 New York time on the 8th is in the UTC day of the 9th');
 SET TimeZone = 'Asia/Kolkata';
-SELECT is((SELECT hb_create_partitions('heartbeats', '2026-11-20 03:00', '2026-11-20 03:00')),
-    'hb_2026_11_19', 'under Asia/Kolkata 03:00 local on the 20th is in hb_2026_11_19');
-SELECT is((SELECT range_end FROM hb_partitions WHERE partition_name = 'hb_2026_11_19'),
-    '2026-11-20 05:30:00+05:30'::timestamptz, 'whose end is UTC midnight, 05:30 local');
+SELECT is((SELECT hb_create_partitions('heartbeats', '2024-11-20 03:00', '2024-11-20 03:00')),
+    'hb_2024_11_19', 'under Asia/Kolkata 03:00 local on the 20th is in hb_2024_11_19');
+SELECT is((SELECT range_end FROM hb_partitions WHERE partition_name = 'hb_2024_11_19'),
+    '2024-11-20 05:30:00+05:30'::timestamptz, 'whose end is UTC midnight, 05:30 local');
 SET TimeZone = 'UTC';
 
 -- ------------------------------------------------------------ monthly

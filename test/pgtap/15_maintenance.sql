@@ -2,7 +2,7 @@
 -- stopping the others, counts of closed partitions, events pruned; and the
 -- privileges and pg_dump registration of the lifecycle.
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -82,6 +82,8 @@ SELECT is((SELECT count(*)::int FROM fleet_a_last), 3, 'and device_last_status k
 SELECT hb_configure('fleet_b', retention => '1000 days');
 SELECT count(*) FROM hb_create_partitions('fleet_b', now() - interval '200 days', now() - interval '91 days');
 SELECT hb_configure('fleet_b', retention => '30 days', archive => false);
+-- The count alone limits these runs (the time budget is tested below).
+SET hb_lifecycle.ddl_lock_timeout = '10min';
 CREATE TEMP TABLE run5 AS SELECT hb_run_maintenance() AS r;
 SELECT results_eq($$SELECT jsonb_array_length(r->'dropped'), jsonb_array_length(r->'drops_deferred') FROM run5$$,
     $$VALUES (100, 10)$$, 'a run drops at most 100 partitions and defers the rest');
@@ -90,6 +92,19 @@ SELECT is((SELECT jsonb_array_length(hb_run_maintenance()->'dropped')), 4,
     'hb_lifecycle.max_drops_per_run sets how many');
 RESET hb_lifecycle.max_drops_per_run;
 SELECT is((SELECT jsonb_array_length(hb_run_maintenance()->'dropped')), 6, 'the next run drops the rest');
+-- The time budget: drops stop once the first has been held for half of
+-- ddl_lock_timeout (10 ms here; a drop takes a millisecond or more).
+SELECT hb_configure('fleet_b', retention => '1000 days');
+SELECT count(*) FROM hb_create_partitions('fleet_b', now() - interval '400 days', now() - interval '301 days');
+SELECT hb_configure('fleet_b', retention => '30 days');
+SET hb_lifecycle.ddl_lock_timeout = '20ms';
+CREATE TEMP TABLE run6 AS SELECT hb_run_maintenance() AS r;
+SELECT ok((SELECT jsonb_array_length(r->'dropped') BETWEEN 1 AND 99
+                  AND jsonb_array_length(r->'dropped') + jsonb_array_length(r->'drops_deferred') = 100
+                  AND r->'errors' = '[]' FROM run6),
+    'drops stop after half of ddl_lock_timeout, and the rest are deferred');
+RESET hb_lifecycle.ddl_lock_timeout;
+SELECT hb_run_maintenance();
 
 -- ------------------------------------------------------------ events are pruned
 INSERT INTO hb_events (at, event, partition_name, parent) VALUES

@@ -20,19 +20,37 @@ S3RVER_PORT="${HB_S3RVER_PORT:-54502}"
 
 stop() {
     local f
+    local f pid i
     for f in "$WORK/moto.pid" "$WORK/s3rver.pid"; do
         [ -f "$f" ] || continue
-        kill "$(cat "$f")" 2>/dev/null || true
+        pid=$(cat "$f")
+        kill "$pid" 2>/dev/null || true
+        # Gone, and its port with it, before a new server starts.
+        for i in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
         rm -f "$f"
     done
 }
 
 # A TCP probe, not an HTTP one: an HTTP request would use up one of moto's
 # unauthenticated calls.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Refuses a port something else listens on: the probe below would take that
+# listener for our server.
+port_free() {
+    ! port_open "$1" || die "127.0.0.1:$1 is in use by another process (set $2 to another port)"
+}
+
+# Waits (up to 60 s) until the server started as PID listens on PORT;
+# fails at once if it exits:  wait_port PORT PID
 wait_port() {
     local i
-    for i in $(seq 1 150); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    for i in $(seq 1 600); do
+        port_open "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
         sleep 0.1
     done
     return 1
@@ -51,10 +69,12 @@ command -v npm >/dev/null || die "npm not found (apt-get install npm)"
 mkdir -p "$WORK"
 stop
 
+port_free "$MOTO_PORT" HB_MOTO_PORT
+port_free "$S3RVER_PORT" HB_S3RVER_PORT
 log "starting moto_server on 127.0.0.1:$MOTO_PORT (signatures checked)"
 INITIAL_NO_AUTH_ACTION_COUNT=4 setsid "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 echo $! >"$WORK/moto.pid"
-wait_port "$MOTO_PORT" || { cat "$WORK/moto.log" >&2; die "moto_server did not start"; }
+wait_port "$MOTO_PORT" "$(cat "$WORK/moto.pid")" || { cat "$WORK/moto.log" >&2; die "moto_server did not start"; }
 awsm() {
     AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap AWS_DEFAULT_REGION=us-east-1 \
         aws --endpoint-url "http://127.0.0.1:$MOTO_PORT" --output text "$@"
@@ -82,7 +102,7 @@ mkdir -p "$WORK/s3rver-data"
 setsid "$S3RVER" --address 127.0.0.1 --port "$S3RVER_PORT" --directory "$WORK/s3rver-data" \
     --silent >"$WORK/s3rver.log" 2>&1 &
 echo $! >"$WORK/s3rver.pid"
-wait_port "$S3RVER_PORT" || { cat "$WORK/s3rver.log" >&2; die "s3rver did not start"; }
+wait_port "$S3RVER_PORT" "$(cat "$WORK/s3rver.pid")" || { cat "$WORK/s3rver.log" >&2; die "s3rver did not start"; }
 
 cat >"$WORK/s3.env" <<ENV
 HB_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT

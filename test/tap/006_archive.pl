@@ -132,9 +132,12 @@ sub poll_until {
 
 sub settings {
     my (%set) = @_;
+    my $offset = -s $node->logfile;
     sql(join('', map { "ALTER SYSTEM SET hb_lifecycle.$_ = '$set{$_}';" } sort keys %set)
           . 'SELECT pg_reload_conf();');
-    usleep(500_000);    # the worker rereads its configuration on SIGHUP
+    # The next job must see the new settings: wait until the worker has
+    # reread its configuration.
+    $node->wait_for_log(qr/hb_lifecycle worker: configuration reloaded/, $offset);
 }
 
 sub day { return sql(qq{SELECT to_char((now() AT TIME ZONE 'UTC')::date + $_[0], '"hb_"YYYY_MM_DD')}); }
@@ -338,7 +341,9 @@ chmod 0600, $creds;
 is(sql("SELECT hb_archive_partition('$p5')"), 'archived', 'once fixed, the archive succeeds');
 
 # ---- 8. kill -9 of the worker in the middle of an upload -----------------
-proxy_faults('{"delay_parts": 1.0}');
+# The proxy holds the part uploads, so the worker is killed while it waits
+# for one, however slow this machine.
+proxy_faults('{"hold_parts": true}');
 my $p6 = day(-6);
 my $rows6 = rows_of($p6);
 is(sql("SELECT hb_archive_partition('$p6', wait => false)"), 'queued', 'an archive queued without waiting says queued');
@@ -348,11 +353,11 @@ ok(poll_until("SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'h
       . "AND query LIKE 'hb_lifecycle job % upload%'", 10), '... and pg_stat_activity shows its progress');
 my $worker = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'");
 kill 'KILL', $worker;
+proxy_faults('{}');
 ok(poll_until("SELECT state = 'archived' FROM hb_partitions WHERE partition_name = '$p6'", 120),
     'after kill -9 of the worker mid-upload, a new worker completes the job');
 isnt(sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'"), $worker,
     '... the postmaster restarted the worker');
-proxy_faults('{}');
 # (The whole bucket is listed: moto miscomputes the signature of a listing
 # whose prefix holds a '/'.)
 my @objects = grep { m{public\.heartbeats/$p6/} } split /\n/, moto('s3', 'ls', '--recursive', "s3://$bucket/");

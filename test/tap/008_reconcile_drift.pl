@@ -66,7 +66,7 @@ INSERT INTO heartbeats (device_id, ts, status) VALUES (:d, clock_timestamp(), 'l
 });
 my ($bench_out, $bench_err) = ('', '');
 my $bench = IPC::Run::start(
-    ['pgbench', '-n', '-c', '2', '-T', '8', '-f', $script, $node->connstr('postgres')],
+    ['pgbench', '-n', '-c', '2', '-T', '15', '-f', $script, $node->connstr('postgres')],
     '>', \$bench_out, '2>', \$bench_err);
 ok(wait_for_inserts(0, 200), 'the application is inserting');
 
@@ -78,10 +78,12 @@ $node->safe_psql('postgres', 'ALTER TABLE heartbeats ENABLE TRIGGER USER');
 ok(wait_for_inserts(live_rows(), 100), 'and after they are enabled again');
 
 # A run while inserts go on: it repairs, and nothing it does is undone.
+my $at_run = live_rows();
 cmp_ok($node->safe_psql('postgres', 'SELECT hb_reconcile(max_rows => 100)'), '>', 0,
     'a capped run while inserts go on repairs drift');
 $bench->finish;
 is($bench->result(0), 0, 'every insert of the application succeeded') or diag($bench_err);
+cmp_ok(live_rows(), '>', $at_run, '... inserts that went on after the run began');
 
 cmp_ok($node->safe_psql('postgres', q{
         SELECT count(*) FROM (SELECT DISTINCT device_id FROM heartbeats) h

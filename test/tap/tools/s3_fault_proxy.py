@@ -7,6 +7,8 @@ CONTROL_FILE (JSON) at every request, so a test changes it on the fly:
     {"fail_parts": 2}      answer the next 2 part uploads (?partNumber=) with 500
     {"fail_all": true}     answer every request with 503
     {"delay_parts": 0.5}   wait 0.5 s before forwarding each part upload
+    {"hold_parts": true}   hold each part upload until the file says otherwise
+                           (at most 120 s)
 
 Counts of what was seen go to CONTROL_FILE.log, one line per request:
 "<method> <path> <status>".
@@ -51,6 +53,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 status = 500
         if status is None and is_part and ctl.get("delay_parts"):
             time.sleep(float(ctl["delay_parts"]))
+        held_until = time.monotonic() + 120
+        while status is None and is_part and control().get("hold_parts") and time.monotonic() < held_until:
+            time.sleep(0.1)
         if status is not None:
             msg = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
             self.send_response(status)
