@@ -564,8 +564,9 @@ const char *cstring_value(int row, int col) {
     return v ? v : "";
 }
 
-void run_sql(const char *sql, int nargs, Oid *types, Datum *values, int expected) {
-    int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
+void run_sql(const char *sql, int nargs, Oid *types, Datum *values, int expected,
+             const char *nulls = nullptr) {
+    int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
     if (rc != expected)
         elog(ERROR, "hb_lifecycle: \"%s\" returned %s", sql, SPI_result_code_string(rc));
 }
@@ -1331,16 +1332,27 @@ Outcome run_restore(int64 job_id) {
 
 bool recover_after_restart() {
     std::vector<std::pair<std::string, std::string>> uploads;
+    std::vector<std::string> alerts;  // partitions whose failed archive alerts
+    Config alert_cfg;
+    alert_cfg.webhook = alert_target();
     bool ok = worker::in_transaction("hb_lifecycle: recovering jobs", [&] {
-        char *sql =
-            psprintf("SELECT job, upload_key, upload_id, requeued FROM %s._hb_jobs_recover()",
-                     extension_schema_quoted());
-        run_sql(sql, 0, nullptr, nullptr, SPI_OK_SELECT);
+        char *sql = psprintf(
+            "SELECT job, upload_key, upload_id, requeued, partition_name, alert FROM "
+            "%s._hb_jobs_recover($1)",
+            extension_schema_quoted());
+        char *interval = psprintf("%d seconds", guc::alert_min_interval_s);
+        Oid types[1] = {INTERVALOID};
+        Datum values[1] = {DirectFunctionCall3(interval_in, CStringGetDatum(interval),
+                                               ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
+        char nulls[1] = {alert_cfg.webhook.empty() ? 'n' : ' '};
+        run_sql(sql, 1, types, values, SPI_OK_SELECT, nulls);
         for (uint64 i = 0; i < SPI_processed; i++) {
             char *job = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
             char *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
             char *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
             char *requeued = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+            char *partition = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5);
+            char *alert = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 6);
             if (id != nullptr)
                 uploads.emplace_back(key ? key : "", id);
             if (requeued != nullptr && strcmp(requeued, "t") == 0)
@@ -1351,10 +1363,17 @@ bool recover_after_restart() {
                 ereport(WARNING, (errmsg("hb_lifecycle worker: job %s failed: three workers "
                                          "stopped while they ran it",
                                          job)));
+            if (alert != nullptr && strcmp(alert, "t") == 0 && partition != nullptr)
+                alerts.emplace_back(partition);
         }
     });
     if (!ok)
         return false;
+    // After the commit: no network I/O inside a transaction.
+    for (const auto &partition : alerts)
+        send_alert(alert_cfg, partition,
+                   "the worker stopped three times while it archived this partition; see the "
+                   "server log");
     // The spool: whatever a dead worker left.
     std::string dir = spool_dir();
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)

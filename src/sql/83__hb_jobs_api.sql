@@ -107,29 +107,41 @@ REVOKE ALL ON FUNCTION @extschema@._hb_job_accept(text, text, oid) FROM PUBLIC;
 -- _hb_jobs_recover (the worker, when it starts): jobs a worker was running
 -- when it died are queued again, unless three workers died running one
 -- (a job that crashes the worker must not crash it forever): that one
--- fails, and its partition gets its state back. Returns the unfinished
--- S3 uploads they left, which the worker aborts.
-CREATE FUNCTION @extschema@._hb_jobs_recover(OUT job bigint, OUT upload_key text, OUT upload_id text,
-                                              OUT requeued boolean)
+-- fails, and an archive's partition becomes archive_failed, which alerts
+-- as any failed archive does (alert: one is due under alert_interval, NULL
+-- when no webhook is set; it then counts as sent).
+-- Returns the unfinished S3 uploads they left, which the worker aborts.
+CREATE FUNCTION @extschema@._hb_jobs_recover(alert_interval interval,
+                                              OUT job bigint, OUT upload_key text, OUT upload_id text,
+                                              OUT requeued boolean, OUT partition_name text, OUT alert boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     j @extschema@._hb_jobs;
+    part @extschema@.hb_partitions;
 BEGIN
     FOR j IN SELECT * FROM @extschema@._hb_jobs WHERE state = 'running' ORDER BY id FOR UPDATE LOOP
+        alert := false;
         IF j.attempts >= 3 THEN
             UPDATE @extschema@._hb_jobs SET state = 'failed', finished_at = now(),
                 last_error = format('the worker stopped %s times while it ran this job; see the server log', j.attempts)
             WHERE id = j.id;
             UPDATE @extschema@.hb_partitions p SET state = 'archive_failed', last_attempt_at = now(),
                 last_error = format('the worker stopped %s times while it archived this partition; see the server log', j.attempts)
-            WHERE p.partition_name = j.partition_name AND p.state = 'archiving';
+            WHERE p.partition_name = j.partition_name AND p.state = 'archiving'
+            RETURNING * INTO part;
             IF FOUND THEN
                 PERFORM @extschema@._hb_event(j.parent, 'archive.failed', j.partition_name,
                     jsonb_build_object('job', j.id, 'attempt', j.attempts,
                                        'error', 'the worker stopped while it ran this job'));
+                IF alert_interval IS NOT NULL
+                   AND (part.alerted_at IS NULL OR part.alerted_at <= now() - alert_interval) THEN
+                    UPDATE @extschema@.hb_partitions p SET alerted_at = now()
+                    WHERE p.partition_name = j.partition_name;
+                    alert := true;
+                END IF;
             END IF;
             requeued := false;
         ELSE
@@ -139,13 +151,14 @@ BEGIN
         job := j.id;
         upload_key := j.upload_key;
         upload_id := j.upload_id;
+        partition_name := j.partition_name;
         RETURN NEXT;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._hb_jobs_recover() IS
+COMMENT ON FUNCTION @extschema@._hb_jobs_recover(interval) IS
     'Internal (the worker): queues again the jobs a dead worker was running.';
-REVOKE ALL ON FUNCTION @extschema@._hb_jobs_recover() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_jobs_recover(interval) FROM PUBLIC;
 
 -- hb_cancel_job: cancels a queued job, or asks the worker to stop the one
 -- it runs (it stops at its next step: the partition goes back to the state

@@ -7,7 +7,7 @@
 -- hb_lifecycle but its worker serves hb_lifecycle.database, not this
 -- database: real archives are tested by the TAP tests.
 BEGIN;
-SELECT plan(100);
+SELECT plan(104);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -177,7 +177,7 @@ SELECT ok(NOT has_function_privilege('public', 'hb_cancel_job(bigint)', 'EXECUTE
     'PUBLIC cannot execute hb_cancel_job');
 SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
         '_hb_submit_job(text, text, boolean)', '_hb_queue_job(text, text)', '_hb_job_accept(text, text, oid)',
-        '_hb_wake_worker_at_commit()', '_hb_cancel_running(bigint)', '_hb_jobs_recover()',
+        '_hb_wake_worker_at_commit()', '_hb_cancel_running(bigint)', '_hb_jobs_recover(interval)',
         '_hb_job_failed(bigint, text)', '_hb_archive_begin(bigint)', '_hb_archive_check(bigint, text)',
         '_hb_archive_done(bigint, bigint, bigint, bigint, text, text, boolean, double precision)',
         '_hb_archive_failed(bigint, text, boolean, interval)', '_hb_late_write(regclass, text)',
@@ -191,7 +191,7 @@ SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
         WHERE NOT has_function_privilege('hb_arch_owner', f, 'EXECUTE') ORDER BY 1), '{}'::text[],
     'hb_manage lets the table''s owner archive, restore and cancel (and run what those call)');
 SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
-        '_hb_job_accept(text, text, oid)', '_hb_jobs_recover()', '_hb_job_failed(bigint, text)',
+        '_hb_job_accept(text, text, oid)', '_hb_jobs_recover(interval)', '_hb_job_failed(bigint, text)',
         '_hb_archive_begin(bigint)', '_hb_archive_check(bigint, text)',
         '_hb_archive_done(bigint, bigint, bigint, bigint, text, text, boolean, double precision)',
         '_hb_archive_failed(bigint, text, boolean, interval)', '_hb_late_write(regclass, text)',
@@ -363,6 +363,36 @@ SELECT throws_ok(format('SELECT _hb_archive_begin(%s)', pg_temp.jid('current')),
 SELECT ok(pg_temp.state(pg_temp.day(-10)) = 'active' AND pg_temp.state(pg_temp.day(0)) = 'active',
     '... changing nothing');
 SELECT _hb_job_failed(pg_temp.jid('not the owner''s'), 'refused'), _hb_job_failed(pg_temp.jid('current'), 'refused');
+
+-- ------------------------------------------------------------ jobs a dead worker was running
+-- The worker, when it starts, queues them again; one that three workers
+-- died running fails, its partition becomes archive_failed and it alerts,
+-- within the same rate limit as any failed archive.
+SELECT _hb_archive_begin(pg_temp.job('crashed once', pg_temp.day(-12)));
+SELECT _hb_archive_begin(pg_temp.job('crashed thrice', pg_temp.day(-13)));
+UPDATE _hb_jobs SET attempts = 3 WHERE id = pg_temp.jid('crashed thrice');
+CREATE TEMP TABLE recovered AS SELECT * FROM _hb_jobs_recover('1 hour');
+SELECT results_eq($$SELECT job, requeued, partition_name, alert FROM recovered ORDER BY job$$,
+    $$VALUES (pg_temp.jid('crashed once'), true, pg_temp.day(-12), false),
+             (pg_temp.jid('crashed thrice'), false, pg_temp.day(-13), true)$$,
+    '_hb_jobs_recover queues a dead worker''s job again, and fails one three workers died running, asking for an alert');
+SELECT results_eq($$SELECT (SELECT state FROM _hb_jobs WHERE id = pg_temp.jid('crashed thrice')),
+                           pg_temp.state(pg_temp.day(-13)),
+                           (SELECT alerted_at IS NOT NULL FROM hb_partitions WHERE partition_name = pg_temp.day(-13)),
+                           (SELECT count(*)::int FROM hb_events WHERE event = 'archive.failed'
+                            AND partition_name = pg_temp.day(-13))$$,
+    $$VALUES ('failed', 'archive_failed', true, 1)$$,
+    '... that job is failed, its partition archive_failed and marked alerted, with an archive.failed event');
+SELECT _hb_archive_begin(pg_temp.job('crashed thrice again', pg_temp.day(-13)));
+UPDATE _hb_jobs SET attempts = 3 WHERE id = pg_temp.jid('crashed thrice again');
+SELECT is((SELECT alert FROM _hb_jobs_recover('1 hour') WHERE job = pg_temp.jid('crashed thrice again')), false,
+    'another such failure within the alert interval asks for no alert');
+SELECT _hb_archive_begin(pg_temp.job('no webhook', pg_temp.day(-14)));
+UPDATE _hb_jobs SET attempts = 3 WHERE id = pg_temp.jid('no webhook');
+SELECT is((SELECT alert FROM _hb_jobs_recover(NULL) WHERE job = pg_temp.jid('no webhook')), false,
+    'with no webhook (a NULL interval), none either');
+-- The job queued again ends here (a cancel gives its partition its state back).
+SELECT _hb_archive_failed(pg_temp.jid('crashed once'), 'cancelled', true, NULL);
 
 -- ------------------------------------------------------------ no drop after a late write
 SELECT is(pg_temp.archive('old', pg_temp.day(-15)), 'archived', 'set-up: a partition past the retention is archived');

@@ -457,6 +457,24 @@ like(slurp($node->logfile), qr/the alert about \Q$p9\E was not sent/, '... logs 
 is(sql("SELECT state FROM hb_jobs WHERE partition_name = '$p9' ORDER BY id DESC LIMIT 1"), 'failed',
     '... and its job still ends');
 
+# A job that three workers died running is not run a fourth time: the next
+# worker fails it, and it alerts as any failed archive does. (The job is
+# written as the third crash leaves it.)
+settings(alert_webhook_url => "file://$work/webhook");
+sql("UPDATE hb_partitions SET state = 'archiving', alerted_at = NULL WHERE partition_name = '$p9'");
+my $crashed = sql(qq{INSERT INTO _hb_jobs (kind, partition_name, parent, requested_by, state, attempts, started_at)
+                     VALUES ('archive', '$p9', 'heartbeats', 10, 'running', 3, now()) RETURNING id});
+$before = scalar(alerts());
+kill 'KILL', sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'");
+ok(poll_until("SELECT state = 'failed' FROM _hb_jobs WHERE id = $crashed", 120),
+    'after the third worker died running a job, the next one fails it');
+like(sql("SELECT state || ': ' || last_error FROM hb_partitions WHERE partition_name = '$p9'"),
+    qr/^archive_failed: the worker stopped 3 times/, '... its partition is archive_failed, saying why');
+my $deadline = time() + 30;
+usleep(100_000) while scalar(alerts()) <= $before && time() < $deadline;
+is(scalar(alerts()), $before + 1, '... and one alert goes to the webhook');
+like(decode_json((alerts())[-1])->{content}, qr/\Q$p9\E.*stopped three times/, '... naming the partition and the cause');
+
 # A manifest that does not agree with hb_partitions: the restore refuses.
 sql("UPDATE hb_config SET retention = '1 day'");
 is(sql("SELECT hb_drop_partition('$p2')"), 't', 'a partition archived to the file target is dropped');
