@@ -1139,18 +1139,34 @@ Outcome run_restore(int64 job_id) {
     j.id = job_id;
     std::string error, sqlstate;
     std::vector<std::string> spooled;
-    auto fail = [&](const std::string &message, const std::string &code) -> Outcome {
+    // Nothing of a restore that did not end is kept: it failed, was
+    // cancelled (hb_cancel_job), or the worker is shutting down (the caller
+    // runs it again; an archive is queued again instead, as it has no
+    // caller's result to give).
+    auto fail = [&](std::string message, std::string code) -> Outcome {
         for (const auto &p : spooled)
             remove_quietly(p);
+        bool cancelled = false;
+        if (ShutdownRequestPending) {
+            message = "the worker was shut down while it ran this restore; nothing was restored";
+            code = "57P01";
+        } else if (worker::cancel_requested(job_id)) {
+            cancelled = true;
+            message = "restore cancelled";
+            code = "57014";
+        }
         worker::in_transaction("hb_lifecycle: recording a failed restore", [&] {
-            char *sql = psprintf("SELECT %s._hb_job_failed($1, $2)", extension_schema_quoted());
-            Oid types[2] = {INT8OID, TEXTOID};
-            Datum values[2] = {Int64GetDatum(job_id), CStringGetTextDatum(message.c_str())};
-            run_sql(sql, 2, types, values, SPI_OK_SELECT);
+            char *sql = psprintf("SELECT %s._hb_job_failed($1, $2, $3)", extension_schema_quoted());
+            Oid types[3] = {INT8OID, TEXTOID, BOOLOID};
+            Datum values[3] = {Int64GetDatum(job_id), CStringGetTextDatum(message.c_str()),
+                               BoolGetDatum(cancelled)};
+            run_sql(sql, 3, types, values, SPI_OK_SELECT);
         });
-        ereport(WARNING, (errmsg("hb_lifecycle worker: restore job %lld failed: %s",
-                                 static_cast<long long>(job_id), message.c_str())));
-        return {"failed", code, message, 0};
+        ereport(
+            cancelled ? LOG : WARNING,
+            (errmsg("hb_lifecycle worker: restore job %lld %s: %s", static_cast<long long>(job_id),
+                    cancelled ? "cancelled" : "failed", message.c_str())));
+        return {cancelled ? "cancelled" : "failed", code, message, 0};
     };
     worker::report_progress(job_id, "starting", 0, 0);
     if (!worker::in_transaction(
@@ -1224,6 +1240,7 @@ Outcome run_restore(int64 job_id) {
                                          " that is not valid");
             std::string local = dir + f.name;
             if (store.is_s3()) {
+                worker::report_progress(job_id, "download", 0, 0);
                 local = spool_dir() + "/restore-" + std::to_string(job_id) + "-" + f.name;
                 spooled.push_back(local);
                 auto sink = core::make_file_sink(local);

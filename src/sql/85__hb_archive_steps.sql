@@ -279,16 +279,18 @@ COMMENT ON FUNCTION @extschema@._hb_archive_failed(bigint, text, boolean, interv
     'Internal (the worker): records a failed or cancelled archive job.';
 REVOKE ALL ON FUNCTION @extschema@._hb_archive_failed(bigint, text, boolean, interval) FROM PUBLIC;
 
--- _hb_job_failed: a job that failed before it touched its partition.
-CREATE FUNCTION @extschema@._hb_job_failed(job bigint, message text)
+-- _hb_job_failed: a job that failed (or, cancelled, was cancelled) before
+-- it changed its partition: a refused archive, any restore that did not end.
+CREATE FUNCTION @extschema@._hb_job_failed(job bigint, message text, cancelled boolean DEFAULT false)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE @extschema@._hb_jobs SET state = 'failed', finished_at = now(), last_error = message
+    UPDATE @extschema@._hb_jobs SET state = CASE WHEN cancelled THEN 'cancelled' ELSE 'failed' END,
+        finished_at = now(), last_error = message
     WHERE id = job
 $$;
-REVOKE ALL ON FUNCTION @extschema@._hb_job_failed(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._hb_job_failed(bigint, text, boolean) FROM PUBLIC;
 
 -- The triggers' function: a write into an archived (or archiving)
 -- partition makes it 'active' again, so that it is archived again before

@@ -178,7 +178,7 @@ SELECT ok(NOT has_function_privilege('public', 'hb_cancel_job(bigint)', 'EXECUTE
 SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
         '_hb_submit_job(text, text, boolean)', '_hb_queue_job(text, text)', '_hb_job_accept(text, text, oid)',
         '_hb_wake_worker_at_commit()', '_hb_cancel_running(bigint)', '_hb_jobs_recover(interval)',
-        '_hb_job_failed(bigint, text)', '_hb_archive_begin(bigint)', '_hb_archive_check(bigint, text)',
+        '_hb_job_failed(bigint, text, boolean)', '_hb_archive_begin(bigint)', '_hb_archive_check(bigint, text)',
         '_hb_archive_done(bigint, bigint, bigint, bigint, text, text, boolean, double precision)',
         '_hb_archive_failed(bigint, text, boolean, interval)', '_hb_late_write(regclass, text)',
         '_hb_restore_begin(bigint)', '_hb_restore_plan(bigint, text)', '_hb_restore_prepare(bigint)',
@@ -191,7 +191,7 @@ SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
         WHERE NOT has_function_privilege('hb_arch_owner', f, 'EXECUTE') ORDER BY 1), '{}'::text[],
     'hb_manage lets the table''s owner archive, restore and cancel (and run what those call)');
 SELECT is(ARRAY(SELECT f::text FROM unnest(ARRAY[
-        '_hb_job_accept(text, text, oid)', '_hb_jobs_recover(interval)', '_hb_job_failed(bigint, text)',
+        '_hb_job_accept(text, text, oid)', '_hb_jobs_recover(interval)', '_hb_job_failed(bigint, text, boolean)',
         '_hb_archive_begin(bigint)', '_hb_archive_check(bigint, text)',
         '_hb_archive_done(bigint, bigint, bigint, bigint, text, text, boolean, double precision)',
         '_hb_archive_failed(bigint, text, boolean, interval)', '_hb_late_write(regclass, text)',

@@ -432,6 +432,28 @@ is(sql("SELECT state FROM hb_partitions WHERE partition_name = '$p4'"), 'active'
     '... and the partition has its state back');
 proxy_faults('{}');
 
+# A running restore (held at its download by the proxy) is cancelled too:
+# nothing is restored, and the call waiting for it says so.
+sql("UPDATE hb_config SET retention = '1 day'");
+is(sql("SELECT hb_drop_partition('$p6')"), 't', 'set-up: a partition archived to moto is dropped');
+proxy_faults('{"hold_gets": true}');
+my $restorer = $node->background_psql('postgres', on_error_stop => 0);
+$restorer->query_until(qr/started/, "\\echo started\nSELECT hb_restore_partition('$p6');\n");
+my $restore_job = "SELECT id FROM hb_jobs WHERE partition_name = '$p6' AND kind = 'restore' AND state = 'running'";
+ok(poll_until("SELECT phase = 'download' FROM hb_jobs WHERE id = ($restore_job)", 60),
+    'a restore from S3 shows its download in hb_jobs');
+is(sql("SELECT hb_cancel_job(($restore_job))"), 't', 'hb_cancel_job stops a running restore');
+proxy_faults('{}');
+ok(pump_until($restorer->{run}, $restorer->{timeout}, \$restorer->{stderr},
+        qr/hb_restore_partition: restore cancelled/),
+    '... the call waiting for it fails: "restore cancelled"');
+$restorer->quit;
+is(sql("SELECT state || ': ' || last_error FROM hb_jobs WHERE partition_name = '$p6' AND kind = 'restore' "
+      . 'ORDER BY id DESC LIMIT 1'), 'cancelled: restore cancelled', '... the job ends cancelled');
+is(sql("SELECT to_regclass('$p6') IS NULL AND state = 'dropped' FROM hb_partitions WHERE partition_name = '$p6'"),
+    't', '... and nothing was restored');
+sql("UPDATE hb_config SET retention = '30 days'");
+
 # A webhook URL in a file (PostgreSQL logs a setting's new value on a
 # reload): the alert goes to it, and its token is never logged.
 open(my $hf, '>', "$work/webhook") or die $!;

@@ -9,6 +9,8 @@ CONTROL_FILE (JSON) at every request, so a test changes it on the fly:
     {"delay_parts": 0.5}   wait 0.5 s before forwarding each part upload
     {"hold_parts": true}   hold each part upload until the file says otherwise
                            (at most 120 s)
+    {"hold_gets": true}    the same for each download of a data file (*.csv,
+                           *.csv.gz)
 
 Counts of what was seen go to CONTROL_FILE.log, one line per request:
 "<method> <path> <status>".
@@ -44,6 +46,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         ctl = control()
         is_part = "partNumber=" in self.path
+        is_data_get = self.command == "GET" and self.path.split("?")[0].endswith((".csv", ".csv.gz"))
         status = None
         with lock:
             if ctl.get("fail_all"):
@@ -54,7 +57,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if status is None and is_part and ctl.get("delay_parts"):
             time.sleep(float(ctl["delay_parts"]))
         held_until = time.monotonic() + 120
-        while status is None and is_part and control().get("hold_parts") and time.monotonic() < held_until:
+        while status is None and time.monotonic() < held_until and (
+                (is_part and control().get("hold_parts")) or (is_data_get and control().get("hold_gets"))):
             time.sleep(0.1)
         if status is not None:
             msg = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
