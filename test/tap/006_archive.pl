@@ -452,6 +452,24 @@ is(sql("SELECT state || ': ' || last_error FROM hb_jobs WHERE partition_name = '
       . 'ORDER BY id DESC LIMIT 1'), 'cancelled: restore cancelled', '... the job ends cancelled');
 is(sql("SELECT to_regclass('$p6') IS NULL AND state = 'dropped' FROM hb_partitions WHERE partition_name = '$p6'"),
     't', '... and nothing was restored');
+
+# A restore whose worker is stopped (SIGTERM) fails, saying so; called
+# again once the worker is back, it completes.
+proxy_faults('{"hold_gets": true}');
+$restorer = $node->background_psql('postgres', on_error_stop => 0);
+$restorer->query_until(qr/started/, "\\echo started\nSELECT hb_restore_partition('$p6');\n");
+ok(poll_until("SELECT phase = 'download' FROM hb_jobs WHERE id = ($restore_job)", 60), 'a second restore is downloading');
+sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'");
+proxy_faults('{}');
+ok(pump_until($restorer->{run}, $restorer->{timeout}, \$restorer->{stderr},
+        qr/the worker was shut down while it ran this restore; nothing was restored/),
+    'when the worker is stopped (SIGTERM), the waiting call fails, saying so');
+$restorer->quit;
+is(sql("SELECT to_regclass('$p6') IS NULL"), 't', '... and nothing was restored');
+ok(poll_until("SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'", 60),
+    '... the worker starts again');
+is(sql("SELECT hb_restore_partition('$p6')"), (split /\|/, $rows6)[1], '... and the restore called again completes');
+is(rows_of($p6), $rows6, '... with exactly the archived rows');
 sql("UPDATE hb_config SET retention = '30 days'");
 
 # A webhook URL in a file (PostgreSQL logs a setting's new value on a
