@@ -1,5 +1,5 @@
 # hb_reconcile heals drift made while an application keeps inserting
-# (pgbench, two clients, heartbeats of 100,000 devices): heartbeats
+# (pgbench, two clients, 100,000 devices in each of three phases): heartbeats
 # inserted while the sync triggers were disabled, rows deleted from
 # device_last_status and rows set to older values. Run with max_rows = 100, it heals all of it in exactly
 # ceil(drift / 100) runs (one of them while inserts still go on), after
@@ -30,6 +30,8 @@ $node->safe_psql('postgres', q{
     SELECT count(*) FROM hb_create_partitions('heartbeats', now() - interval '1 day', now());
     INSERT INTO heartbeats SELECT d, now() - interval '3 hours' + d * interval '1 ms', 'start'
     FROM generate_series(1, 3000) d;
+    CREATE TABLE bench_phase (phase integer NOT NULL);
+    INSERT INTO bench_phase VALUES (0);
 });
 
 sub mismatches {
@@ -58,10 +60,14 @@ is(mismatches(), '0', 'at the start device_last_status agrees with the heartbeat
 is($node->safe_psql('postgres', 'SELECT hb_reconcile(max_rows => 100)'), '0', 'a healthy table repairs 0');
 
 # Each client inserts for devices of its own (odd or even): two clients
-# never store one device's heartbeat in the same microsecond.
+# never store one device's heartbeat in the same microsecond. Each phase
+# (before, while and after the triggers are disabled) has devices of its
+# own: a device first heard from while they were disabled stays missing,
+# however long the inserts go on after.
 my $script = PostgreSQL::Test::Utils::tempdir() . '/insert.sql';
 PostgreSQL::Test::Utils::append_to_file($script, q{
-\set d random(0, 49999) * 2 + 1 + :client_id
+SELECT phase FROM bench_phase \gset
+\set d random(0, 49999) * 2 + 1 + :client_id + :phase * 100000
 INSERT INTO heartbeats (device_id, ts, status) VALUES (:d, clock_timestamp(), 'live');
 });
 my ($bench_out, $bench_err) = ('', '');
@@ -71,10 +77,10 @@ my $bench = IPC::Run::start(
 ok(wait_for_inserts(0, 200), 'the application is inserting');
 
 # Drift 1: the sync triggers disabled while inserts go on.
-$node->safe_psql('postgres', 'ALTER TABLE heartbeats DISABLE TRIGGER USER');
+$node->safe_psql('postgres', 'BEGIN; UPDATE bench_phase SET phase = 1; ALTER TABLE heartbeats DISABLE TRIGGER USER; COMMIT');
 my $before = live_rows();
 ok(wait_for_inserts($before, 300), 'inserts go on while the triggers are disabled');
-$node->safe_psql('postgres', 'ALTER TABLE heartbeats ENABLE TRIGGER USER');
+$node->safe_psql('postgres', 'BEGIN; ALTER TABLE heartbeats ENABLE TRIGGER USER; UPDATE bench_phase SET phase = 2; COMMIT');
 ok(wait_for_inserts(live_rows(), 100), 'and after they are enabled again');
 
 # A run while inserts go on: it repairs, and nothing it does is undone.
