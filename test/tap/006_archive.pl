@@ -132,6 +132,10 @@ sub poll_until {
 
 sub settings {
     my (%set) = @_;
+    # A worker that is running logs the reload (one that starts after it
+    # reads the new settings without a word).
+    poll_until("SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'", 60)
+        or die 'no hb_lifecycle worker is running';
     my $offset = -s $node->logfile;
     sql(join('', map { "ALTER SYSTEM SET hb_lifecycle.$_ = '$set{$_}';" } sort keys %set)
           . 'SELECT pg_reload_conf();');
