@@ -1140,17 +1140,21 @@ Outcome run_restore(int64 job_id) {
     std::string error, sqlstate;
     std::vector<std::string> spooled;
     // Nothing of a restore that did not end is kept: it failed, was
-    // cancelled (hb_cancel_job), or the worker is shutting down (the caller
-    // runs it again; an archive is queued again instead, as it has no
-    // caller's result to give).
+    // cancelled (hb_cancel_job), or was interrupted because the worker is
+    // shutting down (the caller runs it again; an archive is queued again
+    // instead, as it has no caller's result to give). Only an interruption
+    // is told as such: any other failure keeps its own message and code.
     auto fail = [&](std::string message, std::string code) -> Outcome {
         for (const auto &p : spooled)
             remove_quietly(p);
+        bool interrupted = code == "57014" ||
+                           message.find("restore cancelled") != std::string::npos ||
+                           message.find("S3 request interrupted") != std::string::npos;
         bool cancelled = false;
-        if (ShutdownRequestPending) {
+        if (interrupted && ShutdownRequestPending) {
             message = "the worker was shut down while it ran this restore; nothing was restored";
-            code = "57P01";
-        } else if (worker::cancel_requested(job_id)) {
+            code = "57014";
+        } else if (interrupted && worker::cancel_requested(job_id)) {
             cancelled = true;
             message = "restore cancelled";
             code = "57014";

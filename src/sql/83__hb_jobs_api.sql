@@ -108,8 +108,9 @@ REVOKE ALL ON FUNCTION @extschema@._hb_job_accept(text, text, oid) FROM PUBLIC;
 -- when it died are queued again, unless three workers died running one
 -- (a job that crashes the worker must not crash it forever): that one
 -- fails, and an archive's partition becomes archive_failed, which alerts
--- as any failed archive does (alert: one is due under alert_interval, NULL
--- when no webhook is set; it then counts as sent).
+-- as any failed archive does (alert: one is due under alert_interval, and
+-- it then counts as sent, alerted_at = now(); a NULL alert_interval, when
+-- no webhook is set, records nothing).
 -- Returns the unfinished S3 uploads they left, which the worker aborts.
 CREATE FUNCTION @extschema@._hb_jobs_recover(alert_interval interval,
                                               OUT job bigint, OUT upload_key text, OUT upload_id text,

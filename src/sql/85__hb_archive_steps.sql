@@ -286,9 +286,10 @@ RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE @extschema@._hb_jobs SET state = CASE WHEN cancelled THEN 'cancelled' ELSE 'failed' END,
-        finished_at = now(), last_error = message
-    WHERE id = job
+    UPDATE @extschema@._hb_jobs j SET state = CASE WHEN cancelled THEN 'cancelled' ELSE 'failed' END,
+        finished_at = now(), last_error = message,
+        result = (SELECT p.state FROM @extschema@.hb_partitions p WHERE p.partition_name = j.partition_name)
+    WHERE j.id = job
 $$;
 REVOKE ALL ON FUNCTION @extschema@._hb_job_failed(bigint, text, boolean) FROM PUBLIC;
 

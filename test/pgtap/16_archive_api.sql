@@ -7,7 +7,7 @@
 -- hb_lifecycle but its worker serves hb_lifecycle.database, not this
 -- database: real archives are tested by the TAP tests.
 BEGIN;
-SELECT plan(104);
+SELECT plan(105);
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
@@ -391,6 +391,8 @@ SELECT _hb_archive_begin(pg_temp.job('no webhook', pg_temp.day(-14)));
 UPDATE _hb_jobs SET attempts = 3 WHERE id = pg_temp.jid('no webhook');
 SELECT is((SELECT alert FROM _hb_jobs_recover(NULL) WHERE job = pg_temp.jid('no webhook')), false,
     'with no webhook (a NULL interval), none either');
+SELECT is((SELECT alerted_at FROM hb_partitions WHERE partition_name = pg_temp.day(-14)), NULL::timestamptz,
+    '... and none is recorded as sent');
 -- The job queued again ends here (a cancel gives its partition its state back).
 SELECT _hb_archive_failed(pg_temp.jid('crashed once'), 'cancelled', true, NULL);
 

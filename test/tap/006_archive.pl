@@ -422,7 +422,7 @@ sql("UPDATE hb_config SET retention = '30 days'");
 credentials_file($creds, $s3{HB_MOTO_KEY_ID}, $s3{HB_MOTO_SECRET}, 0600);
 settings(archive_url => "s3://$bucket/fleet", s3_endpoint => "http://127.0.0.1:$proxy_port",
     archive_compression => 'none');
-proxy_faults('{"delay_parts": 1.0}');
+proxy_faults('{"hold_parts": true}');
 sql("UPDATE hb_partitions SET state = 'active' WHERE partition_name = '$p4'");
 moto('s3', 'rm', "s3://$bucket/fleet/public.heartbeats/$p4/manifest.json");
 sql("SELECT hb_archive_partition('$p4', false)");
@@ -430,11 +430,11 @@ ok(poll_until("SELECT phase = 'upload' FROM hb_jobs WHERE partition_name = '$p4'
     'a job is uploading');
 is(sql("SELECT hb_cancel_job(id) FROM hb_jobs WHERE partition_name = '$p4' AND state = 'running'"), 't',
     'hb_cancel_job stops a running job');
+proxy_faults('{}');
 ok(poll_until("SELECT state = 'cancelled' FROM hb_jobs WHERE partition_name = '$p4' ORDER BY id DESC LIMIT 1", 30),
     '... which ends cancelled');
 is(sql("SELECT state FROM hb_partitions WHERE partition_name = '$p4'"), 'active',
     '... and the partition has its state back');
-proxy_faults('{}');
 
 # A running restore (held at its download by the proxy) is cancelled too:
 # nothing is restored, and the call waiting for it says so.
@@ -442,15 +442,15 @@ sql("UPDATE hb_config SET retention = '1 day'");
 is(sql("SELECT hb_drop_partition('$p6')"), 't', 'set-up: a partition archived to moto is dropped');
 proxy_faults('{"hold_gets": true}');
 my $restorer = $node->background_psql('postgres', on_error_stop => 0);
-$restorer->query_until(qr/started/, "\\echo started\nSELECT hb_restore_partition('$p6');\n");
+$restorer->query_until(qr/started/, "\\set VERBOSITY verbose\n\\echo started\nSELECT hb_restore_partition('$p6');\n");
 my $restore_job = "SELECT id FROM hb_jobs WHERE partition_name = '$p6' AND kind = 'restore' AND state = 'running'";
 ok(poll_until("SELECT phase = 'download' FROM hb_jobs WHERE id = ($restore_job)", 60),
     'a restore from S3 shows its download in hb_jobs');
 is(sql("SELECT hb_cancel_job(($restore_job))"), 't', 'hb_cancel_job stops a running restore');
 proxy_faults('{}');
 ok(pump_until($restorer->{run}, $restorer->{timeout}, \$restorer->{stderr},
-        qr/hb_restore_partition: restore cancelled/),
-    '... the call waiting for it fails: "restore cancelled"');
+        qr/57014: hb_restore_partition: restore cancelled/),
+    '... the call waiting for it fails: "restore cancelled", SQLSTATE 57014');
 $restorer->quit;
 is(sql("SELECT state || ': ' || last_error FROM hb_jobs WHERE partition_name = '$p6' AND kind = 'restore' "
       . 'ORDER BY id DESC LIMIT 1'), 'cancelled: restore cancelled', '... the job ends cancelled');
@@ -461,17 +461,19 @@ is(sql("SELECT to_regclass('$p6') IS NULL AND state = 'dropped' FROM hb_partitio
 # again once the worker is back, it completes.
 proxy_faults('{"hold_gets": true}');
 $restorer = $node->background_psql('postgres', on_error_stop => 0);
-$restorer->query_until(qr/started/, "\\echo started\nSELECT hb_restore_partition('$p6');\n");
+$restorer->query_until(qr/started/, "\\set VERBOSITY verbose\n\\echo started\nSELECT hb_restore_partition('$p6');\n");
 ok(poll_until("SELECT phase = 'download' FROM hb_jobs WHERE id = ($restore_job)", 60), 'a second restore is downloading');
-sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'");
+my $stopped = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'");
+sql("SELECT pg_terminate_backend($stopped)");
 proxy_faults('{}');
 ok(pump_until($restorer->{run}, $restorer->{timeout}, \$restorer->{stderr},
-        qr/the worker was shut down while it ran this restore; nothing was restored/),
-    'when the worker is stopped (SIGTERM), the waiting call fails, saying so');
+        qr/57014: hb_restore_partition: the worker was shut down while it ran this restore; nothing was restored/),
+    'when the worker is stopped (SIGTERM), the waiting call fails, saying so (SQLSTATE 57014)');
 $restorer->quit;
 is(sql("SELECT to_regclass('$p6') IS NULL"), 't', '... and nothing was restored');
-ok(poll_until("SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker'", 60),
-    '... the worker starts again');
+ok(poll_until("SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'hb_lifecycle worker' "
+      . "AND pid <> $stopped", 60),
+    '... a new worker starts');
 is(sql("SELECT hb_restore_partition('$p6')"), (split /\|/, $rows6)[1], '... and the restore called again completes');
 is(rows_of($p6), $rows6, '... with exactly the archived rows');
 sql("UPDATE hb_config SET retention = '30 days'");
