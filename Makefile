@@ -23,9 +23,11 @@ SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 # The update from 0.2: what 0.3 changed in 0.2's tables, its new objects,
 # and its changed functions (made again with CREATE OR REPLACE).
 UPDATE_0_2_NEW      = src/sql/14_hb_jobs.sql src/sql/60_hb_settings.sql
-UPDATE_0_2_REPLACED = src/sql/69__hb_sync_partitions.sql src/sql/74_hb_drop_partition.sql \
+UPDATE_0_2_REPLACED = src/sql/69__hb_sync_partitions.sql src/sql/69b__hb_ensure_catchall.sql \
+                      src/sql/70__hb_create_slot.sql src/sql/74_hb_drop_partition.sql \
                       src/sql/77_hb_run_maintenance.sql src/sql/81__hb_lifecycle_functions.sql
-UPDATE_0_2_ADDED    = src/sql/83__hb_jobs_api.sql src/sql/83b__hb_archivable.sql \
+UPDATE_0_2_ADDED    = src/sql/69a__hb_partition_triggers.sql src/sql/83__hb_jobs_api.sql \
+                      src/sql/83b__hb_archivable.sql \
                       src/sql/84_hb_archive_partition.sql src/sql/85__hb_archive_steps.sql \
                       src/sql/86_hb_restore_partition.sql src/sql/86b__hb_ls_columns.sql \
                       src/sql/86c__hb_lock_device_changes.sql \

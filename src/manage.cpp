@@ -21,6 +21,7 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -32,6 +33,7 @@ extern "C" {
 #include "tcop/deparse_utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
@@ -82,15 +84,22 @@ bool query_exists(SpiEnv *env, const char *sql, Oid argtype, Datum arg) {
     return SPI_processed > 0;
 }
 
-// Whether relation relid has a trigger of that name (from its relcache
-// entry: no catalog query).
+// Whether relation relid has a trigger of that name: one look-up in
+// pg_trigger's (tgrelid, tgname) index, without opening (locking) the
+// relation. Maintenance checks every partition of a managed table this way,
+// and must not wait for one that a concurrent creation holds (the catch-all,
+// while a partition is attached).
 bool trigger_exists(Oid relid, const char *name) {
-    Relation rel = relation_open(relid, AccessShareLock);
-    bool found = false;
-    if (rel->trigdesc != nullptr)
-        for (int i = 0; i < rel->trigdesc->numtriggers && !found; ++i)
-            found = strcmp(rel->trigdesc->triggers[i].tgname, name) == 0;
-    relation_close(rel, AccessShareLock);
+    Relation tgrel = table_open(TriggerRelationId, AccessShareLock);
+    ScanKeyData key[2];
+    ScanKeyInit(&key[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(relid));
+    ScanKeyInit(&key[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber, F_NAMEEQ,
+                CStringGetDatum(name));
+    SysScanDesc scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, nullptr, 2, key);
+    bool found = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    table_close(tgrel, AccessShareLock);
     return found;
 }
 
@@ -114,14 +123,20 @@ void drop_triggers(SpiEnv *env, const TriggerSpec *triggers, size_t n, const cha
     pfree(sql.data);
 }
 
-// The statement triggers a relation of a managed tree needs (SPI connected).
-void install_statement_triggers(SpiEnv *env, Oid relid, const char *ext) {
-    if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
-        return;
+// The statement triggers a relation of a managed tree needs (SPI
+// connected); returns how many it created.
+int install_statement_triggers(SpiEnv *env, Oid relid, const char *ext) {
+    char kind = get_rel_relkind(relid);
+    if (kind == RELKIND_FOREIGN_TABLE || kind == '\0')  // ('\0': dropped meanwhile)
+        return 0;
     const char *rel = qualified_relation_name(relid);
+    int created = 0;
     for (const TriggerSpec &trig : kStatementTriggers)
-        if (!trigger_exists(relid, trig.name))
+        if (!trigger_exists(relid, trig.name)) {
             create_trigger(env, trig, rel, ext);
+            created++;
+        }
+    return created;
 }
 
 // relid and every partition below it.
@@ -135,13 +150,17 @@ List *tree_of(Oid relid) {
     return out;
 }
 
-// The statement triggers every relation of root's tree lacks (a relcache
-// look-up per relation, no catalog query).
-void install_tree_triggers(SpiEnv *env, Oid root, const char *ext) {
+// The statement triggers every relation of root's tree lacks (with
+// only_owned, of the relations the current user owns); an index look-up per
+// relation and trigger, and no lock on a relation that lacks none.
+int install_tree_triggers(SpiEnv *env, Oid root, const char *ext, bool only_owned = false) {
     List *tree = tree_of(root);
     ListCell *lc;
+    int created = 0;
     foreach (lc, tree)
-        install_statement_triggers(env, lfirst_oid(lc), ext);
+        if (!only_owned || pg_class_ownercheck(lfirst_oid(lc), GetUserId()))
+            created += install_statement_triggers(env, lfirst_oid(lc), ext);
+    return created;
 }
 
 [[noreturn]] void bad_argument(const char *message, const char *hint) {
@@ -279,6 +298,7 @@ PG_FUNCTION_INFO_V1(hb_manage);
 PG_FUNCTION_INFO_V1(hb_unmanage);
 PG_FUNCTION_INFO_V1(hb_on_ddl_end);
 PG_FUNCTION_INFO_V1(hb_on_sql_drop);
+PG_FUNCTION_INFO_V1(hb_partition_triggers);
 }
 
 using namespace hb;
@@ -598,6 +618,8 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
             Oid stypes[1] = {REGCLASSOID};
             Datum svalues[1] = {ObjectIdGetDatum(parent)};
             spi_run_args(&env, sql.data, 1, stypes, svalues, nullptr, SPI_OK_SELECT);
+            // (Also where the DDL event trigger did not fire for them.)
+            install_tree_triggers(&env, parent, ext);
             spi_env_end(&env);
         }
 
@@ -857,5 +879,23 @@ extern "C" Datum hb_on_sql_drop(PG_FUNCTION_ARGS) {
         spi_run(&env, sql.data, SPI_OK_UPDATE);
         spi_env_end(&env);
         PG_RETURN_VOID();
+    });
+}
+
+// _hb_partition_triggers(rel regclass) RETURNS integer: creates, as the
+// caller, the statement triggers that rel and the partitions below it that
+// the caller owns lack, and returns how many. The DDL event trigger
+// normally creates them, but event triggers do not fire in single-user mode
+// or under session_replication_role = replica: hb_lifecycle's own DDL calls
+// this after creating a partition, and maintenance for every managed table.
+extern "C" Datum hb_partition_triggers(PG_FUNCTION_ARGS) {
+    return guarded([&]() -> Datum {
+        Oid rel = PG_GETARG_OID(0);
+        require_owner_of(rel);
+        SpiEnv env;
+        spi_env_begin(&env, InvalidOid);
+        int created = install_tree_triggers(&env, rel, extension_schema_quoted(), true);
+        spi_env_end(&env);
+        PG_RETURN_INT32(created);
     });
 }

@@ -22,6 +22,9 @@ DECLARE
     unmatched text[] := '{}';
     detached text[] := '{}';
 BEGIN
+    -- Statement triggers the DDL event trigger did not create (a partition
+    -- made in single-user mode or under session_replication_role = replica).
+    PERFORM @extschema@._hb_partition_triggers(cfg.parent);
     FOR part IN
         SELECT u.name, u.relid, b.range_start, b.range_end
         FROM (SELECT kid.relid, kid.name FROM @extschema@._hb_children(cfg.parent) kid

@@ -28,6 +28,7 @@ BEGIN
             stmts := stmts || format('ALTER TABLE %s OWNER TO %I', catchall, facts.owner_name);
         END IF;
         PERFORM @extschema@._hb_ddl(format('creating catch-all partition %s', catchall), stmts);
+        PERFORM @extschema@._hb_partition_triggers(catchall::regclass);
     END IF;
 END
 $$;

@@ -49,6 +49,7 @@ BEGIN
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
                    cfg.parent, qualified, lo, hi);
+    PERFORM @extschema@._hb_partition_triggers(qualified::regclass);
     PERFORM set_config('lock_timeout', saved_timeout, true);
     INSERT INTO @extschema@.hb_partitions (partition_name, parent, range_start, range_end, state)
     VALUES (name, cfg.parent, lo, hi, 'active')

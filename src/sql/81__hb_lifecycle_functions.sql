@@ -17,6 +17,7 @@ AS $$
         '@extschema@._hb_event(regclass, text, text, jsonb)',
         '@extschema@._hb_ddl(text, text[], interval, integer)',
         '@extschema@._hb_sync_partitions(regclass)',
+        '@extschema@._hb_partition_triggers(regclass)',
         '@extschema@._hb_create_slot(regclass, text, timestamptz, timestamptz, boolean)',
         '@extschema@._hb_create_missing(regclass, text, timestamptz, timestamptz, boolean, boolean)',
         '@extschema@._hb_lock_for_create(regclass)',

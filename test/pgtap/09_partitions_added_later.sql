@@ -1,7 +1,7 @@
 -- Partitions created or attached after hb_manage get hb_lifecycle's
 -- statement triggers from the event trigger, and are kept in sync.
 BEGIN;
-SELECT plan(32);
+SELECT plan(36);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -128,6 +128,22 @@ SELECT lives_ok($$INSERT INTO hb_2001_12_20 VALUES (21, '2001-12-20 10:00+00', '
 SELECT is((SELECT count(*) FROM heartbeats WHERE device_id = 21), 1::bigint, '... and skipped');
 SELECT throws_ok($$INSERT INTO hb_2001_12_20 VALUES (NULL, '2001-12-20 10:00+00', 'no device')$$, '23502',
     'heartbeat without a device: column "device_id" is NULL', 'a NULL device inserted straight into it is refused');
+
+-- Maintenance creates the statement triggers the event trigger did not
+-- (event triggers do not fire in single-user mode, nor under
+-- session_replication_role = replica).
+SELECT hb_configure('heartbeats', retention => '100 years');
+SELECT ok(NOT (hb_run_maintenance() ? 'skipped'), 'set-up: maintenance runs');
+SELECT is(pg_temp.hb_triggers('hb_2001_12_20'), pg_temp.all_triggers(),
+    '... and gives that partition the statement triggers it lacked');
+DELETE FROM hb_2001_12_20 WHERE device_id = 20;
+SELECT is(pg_temp.last(20), NULL, '... after which a DELETE straight from it is kept in sync');
+-- hb_lifecycle's own DDL does not wait for maintenance.
+SET LOCAL session_replication_role = replica;
+SELECT hb_create_partitions('heartbeats', '2001-12-25 12:00+00', '2001-12-25 12:00+00');
+SET LOCAL session_replication_role = origin;
+SELECT is(pg_temp.hb_triggers('hb_2001_12_25'), pg_temp.all_triggers(),
+    'a partition hb_create_partitions makes while event triggers do not fire has all six triggers');
 
 SELECT * FROM finish();
 ROLLBACK;
