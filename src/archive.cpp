@@ -935,6 +935,25 @@ ArchiveResult archive_partition(const Config &cfg, const ArchiveJob &j) {
     return res;
 }
 
+// Where a failed archive alerts, and how often: enough of a Config for
+// send_alert() and alert_interval_arg(), read even when the rest of the
+// configuration cannot be.
+Config alert_config() {
+    Config c;
+    c.webhook = alert_target();
+    c.alert_interval_s = guc::alert_min_interval_s;
+    return c;
+}
+
+// The alert_interval argument of _hb_archive_failed and _hb_jobs_recover:
+// the webhook's rate limit, or NULL (*null_flag 'n') when there is none.
+Datum alert_interval_arg(const Config &cfg, char *null_flag) {
+    *null_flag = cfg.webhook.empty() ? 'n' : ' ';
+    char *interval = psprintf("%ld seconds", cfg.alert_interval_s);
+    return DirectFunctionCall3(interval_in, CStringGetDatum(interval), ObjectIdGetDatum(InvalidOid),
+                               Int32GetDatum(-1));
+}
+
 void send_alert(const Config &cfg, const std::string &partition, const std::string &message) {
     if (cfg.webhook.empty())
         return;
@@ -967,9 +986,7 @@ Outcome run_archive(int64 job_id) {
     bool cancelled = false;
     std::string failure;
     ArchiveResult res;
-    Config cfg;
-    cfg.webhook = alert_target();
-    cfg.alert_interval_s = guc::alert_min_interval_s;
+    Config cfg = alert_config();
     try {
         std::string webhook = cfg.webhook;
         cfg = load_config();
@@ -1041,12 +1058,9 @@ Outcome run_archive(int64 job_id) {
         char *sql =
             psprintf("SELECT %s._hb_archive_failed($1, $2, $3, $4)", extension_schema_quoted());
         Oid types[4] = {INT8OID, TEXTOID, BOOLOID, INTERVALOID};
-        char *interval = psprintf("%ld seconds", cfg.webhook.empty() ? 0L : cfg.alert_interval_s);
+        char nulls[4] = {' ', ' ', ' ', ' '};
         Datum values[4] = {Int64GetDatum(job_id), CStringGetTextDatum(failure.c_str()),
-                           BoolGetDatum(cancelled),
-                           DirectFunctionCall3(interval_in, CStringGetDatum(interval),
-                                               ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
-        char nulls[4] = {' ', ' ', ' ', cfg.webhook.empty() ? 'n' : ' '};
+                           BoolGetDatum(cancelled), alert_interval_arg(cfg, &nulls[3])};
         SPI_execute_with_args(sql, 4, types, values, nulls, false, 0);
         if (SPI_processed == 1)
             alert = text_value(0, 1) == "t";
@@ -1354,18 +1368,15 @@ Outcome run_restore(int64 job_id) {
 bool recover_after_restart() {
     std::vector<std::pair<std::string, std::string>> uploads;
     std::vector<std::string> alerts;  // partitions whose failed archive alerts
-    Config alert_cfg;
-    alert_cfg.webhook = alert_target();
+    Config alert_cfg = alert_config();
     bool ok = worker::in_transaction("hb_lifecycle: recovering jobs", [&] {
         char *sql = psprintf(
             "SELECT job, upload_key, upload_id, requeued, partition_name, alert FROM "
             "%s._hb_jobs_recover($1)",
             extension_schema_quoted());
-        char *interval = psprintf("%d seconds", guc::alert_min_interval_s);
         Oid types[1] = {INTERVALOID};
-        Datum values[1] = {DirectFunctionCall3(interval_in, CStringGetDatum(interval),
-                                               ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
-        char nulls[1] = {alert_cfg.webhook.empty() ? 'n' : ' '};
+        char nulls[1] = {' '};
+        Datum values[1] = {alert_interval_arg(alert_cfg, &nulls[0])};
         run_sql(sql, 1, types, values, SPI_OK_SELECT, nulls);
         for (uint64 i = 0; i < SPI_processed; i++) {
             char *job = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);

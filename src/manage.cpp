@@ -618,8 +618,6 @@ extern "C" Datum hb_manage(PG_FUNCTION_ARGS) {
             Oid stypes[1] = {REGCLASSOID};
             Datum svalues[1] = {ObjectIdGetDatum(parent)};
             spi_run_args(&env, sql.data, 1, stypes, svalues, nullptr, SPI_OK_SELECT);
-            // (Also where the DDL event trigger did not fire for them.)
-            install_tree_triggers(&env, parent, ext);
             spi_env_end(&env);
         }
 

@@ -185,6 +185,7 @@ BEGIN
     PERFORM @extschema@._hb_ddl(format('attaching restored partition %s', rel), ARRAY[
         format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
                cfg.parent, rel, part.range_start, part.range_end)]);
+    PERFORM @extschema@._hb_partition_triggers(rel);
     final_state := CASE WHEN moved > 0 THEN 'active' ELSE 'archived' END;
     UPDATE @extschema@.hb_partitions p
     SET state = final_state, dropped_at = NULL, restored_at = now(), row_count = rows + moved,
