@@ -124,7 +124,8 @@ Resolved resolve(FunctionCallInfo fcinfo, int parent_arg, const char *fn) {
 
 // Whether to read the last-status table; if not, says why (once per
 // session and reason).
-bool use_last_status(const Resolved &r, const Target *t, const char *fn) {
+bool use_last_status(const Resolved &r, const char *fn) {
+    const Target *t = r.target;
     if (!guc::read_from_last_status) {
         if (!told_switch_off)
             ereport(NOTICE,
@@ -252,7 +253,7 @@ void read_into(FunctionCallInfo fcinfo, int parent_arg, const char *fn, ReadPlan
     spi_env_begin(&env, InvalidOid);
     Resolved r = resolve(fcinfo, parent_arg, fn);
     Target *t = r.target;
-    ReadPlan which = use_last_status(r, t, fn) ? fast : legacy;
+    ReadPlan which = use_last_status(r, fn) ? fast : legacy;
     Datum device = parent_arg > 0 ? device_value(fcinfo, 0, t->ls_dev_type) : (Datum)0;
     run_into(fcinfo, plan_for(t, which, env.caller_cxt), &device, nullptr);
     spi_env_end(&env);
